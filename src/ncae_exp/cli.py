@@ -1,0 +1,74 @@
+"""``ncae-run``: the Hydra entry point. Thin on purpose — the work is in :mod:`ncae_exp.pipeline`.
+
+User errors (bad config, bad data, unreachable store) end with one line on stderr,
+``ncae-run: error: …``, and exit status 2; set HYDRA_FULL_ERROR=1 for the full traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def _app(cfg: DictConfig) -> float | None:
+    from ncae_exp.errors import NcaeError
+    from ncae_exp.pipeline import run
+
+    try:
+        final = run(cfg, HydraConfig.get().runtime.output_dir)
+    except NcaeError as err:
+        if os.environ.get("NCAE_TRACEBACK") == "1":
+            raise
+        # Exit here rather than let Hydra report the job failure in several lines.
+        print(f"ncae-run: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    objective = cfg.get("objective")  # what an Optuna sweep minimises/maximises
+    return final.get(str(objective)) if objective else None
+
+
+def one_line(err: BaseException) -> str:
+    """A single line from a Hydra / OmegaConf / ncae error and its cause."""
+    missing = getattr(err, "missing_cfg_file", None)
+    options = getattr(err, "options", None)
+    if missing and options is not None and "/" in str(missing):
+        group, name = str(missing).rsplit("/", 1)
+        return f"unknown {group} {name!r}; choose one of: {', '.join(sorted(options))}"
+    parts = [" ".join(str(err).split())]
+    cause = err.__cause__
+    if cause is not None and str(cause).strip():
+        parts.append(" ".join(str(cause).split()))
+    return ": ".join(p for p in parts if p) or type(err).__name__
+
+
+def main() -> None:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ncae_exp.errors import NcaeError
+
+    show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    if show_traceback:
+        os.environ["NCAE_TRACEBACK"] = "1"
+    # Let exceptions reach us instead of Hydra's multi-line report; we print one line.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        _app()
+    except (NcaeError, HydraException, OmegaConfBaseException) as err:
+        if show_traceback:
+            raise
+        print(f"ncae-run: error: {one_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("ncae-run: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Hydra configs of ncae-run, shipped inside the package so an installed ncae-run finds them."""

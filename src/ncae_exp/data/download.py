@@ -1,0 +1,97 @@
+"""Fetch a dataset archive so that ``dest`` is either the complete, readable zip or absent.
+
+The body is streamed into a uniquely named temp file beside ``dest`` and only moved into
+place (atomically, ``os.replace``) after its size and zip structure check out; any failure
+removes the temp file, so an interrupted or truncated download never looks like an archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import requests
+from tqdm import tqdm
+
+from ncae_exp.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def _short(err: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def download(url: str, dest: Path, *, timeout: float = 30, chunk: int = 1 << 20) -> Path:
+    """Download ``url`` to ``dest`` (a zip archive); raise :class:`DataError` on any failure."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+
+    def fail(what: str) -> DataError:
+        return DataError(f"download of {url} failed: {what}")
+
+    try:
+        with os.fdopen(fd, "wb") as out:
+            received, expected = _stream(url, out, timeout, chunk, dest.name, fail)
+        if expected is not None and received != expected:
+            raise fail(f"received {received} of {expected} bytes")
+        sizes = f"received {received}" + (f" of {expected}" if expected else "") + " bytes"
+        try:
+            with zipfile.ZipFile(tmp) as zf:
+                bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as err:
+            raise fail(f"archive is truncated or corrupt ({sizes})") from err
+        if bad is not None:
+            raise fail(f"archive is corrupt (member {bad} fails its CRC check; {sizes})")
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    log.info("downloaded %s (%d bytes) to %s", url, received, dest)
+    return dest
+
+
+def _stream(url, out, timeout, chunk, label, fail) -> tuple[int, int | None]:
+    """Copy the response body into ``out``; return (bytes received, Content-Length or None)."""
+    received = 0
+    expected: int | None = None
+    resp = None
+    try:
+        # identity: the byte count must be comparable with Content-Length
+        with requests.get(
+            url, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"}
+        ) as response:
+            resp = response
+            if resp.status_code >= 400:
+                raise fail(f"HTTP {resp.status_code} {resp.reason or ''}".rstrip())
+            length = resp.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else None
+            with tqdm(
+                total=expected, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+                file=sys.stderr, disable=None, leave=False,
+            ) as bar:
+                for block in resp.iter_content(chunk_size=chunk):
+                    out.write(block)
+                    received += len(block)
+                    bar.update(len(block))
+    except requests.RequestException as err:
+        if resp is not None:  # bytes that came off the wire, a partial chunk included
+            received = max(received, int(getattr(resp.raw, "tell", lambda: 0)() or 0))
+        got = f"after {received} of {expected} bytes" if expected else f"after {received} bytes"
+        if isinstance(err, requests.Timeout):
+            raise fail(f"timed out {got} (timeout {timeout:g} s)") from err
+        if isinstance(err, requests.exceptions.ChunkedEncodingError):
+            raise fail(f"connection broken {got} (the server closed it early)") from err
+        if received:
+            raise fail(f"connection broken {got} ({_short(err)})") from err
+        if isinstance(err, requests.ConnectionError):
+            raise fail(f"could not connect ({_short(err)})") from err
+        raise fail(_short(err)) from err
+    return received, expected

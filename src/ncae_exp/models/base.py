@@ -1,0 +1,58 @@
+"""The interface every model implements — NCAE and each baseline alike.
+
+The trainer drives epochs through it, the evaluator scores through it, and neither knows
+which model is behind it. Models see data only as a scipy CSR user×item matrix.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+import scipy.sparse as sp
+
+from ncae_exp.data.interactions import RatingScale
+
+
+class Recommender(ABC):
+    """A collaborative-filtering model.
+
+    Life cycle: ``prepare(train, scale)`` once, then ``train_epoch()`` per epoch (a model fit
+    in closed form does it all in its first epoch), ``predict``/``score_items`` at any time.
+    ``get_state``/``set_state`` snapshot the parameters (best-epoch restore, checkpoints).
+    """
+
+    name: str = "recommender"
+
+    @abstractmethod
+    def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
+        """Bind the training matrix (users × items) and build the parameters."""
+
+    @abstractmethod
+    def train_epoch(self) -> float:
+        """One pass over the training data; returns the mean training objective."""
+
+    @abstractmethod
+    def training_loss(self) -> float:
+        """The training objective as ``train_epoch`` measures it, without updating anything
+        (the epoch-0 point of the learning curve)."""
+
+    @abstractmethod
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predicted ratings for the (user, item) pairs, as float64."""
+
+    @abstractmethod
+    def score_items(self, users: np.ndarray) -> np.ndarray:
+        """Dense scores (len(users) × n_items) for ranking every item."""
+
+    @abstractmethod
+    def get_state(self) -> dict[str, np.ndarray]:
+        """A copy of all parameters."""
+
+    @abstractmethod
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore parameters from ``get_state``."""
+
+    def describe(self) -> dict[str, float]:
+        """Size facts worth logging (e.g. parameter count)."""
+        return {}

@@ -1,0 +1,39 @@
+"""A plain dense implementation of NCAE's forward pass and Eq. 5/6 loss.
+
+It materialises the whole B × D input and output and masks the loss with a weight matrix —
+O(K·D) per vector. It exists to check the sparse implementation (tests compare losses and
+gradients) and as the speed reference of the benchmark; training never uses it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from ncae_exp.models.ncae.batches import SparseBatch
+from ncae_exp.models.ncae.losses import l2_penalty
+from ncae_exp.models.ncae.network import NCAENetwork
+
+
+def dense_arrays(batch: SparseBatch, dim: int, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense (corrupted input, target, loss weight) arrays of a batch; the weight is
+    α/|K(u)| on dropped observed entries, β/|K(u)| on kept ones and 0 elsewhere."""
+    x = np.zeros((batch.n_rows, dim), np.float32)
+    x[batch.in_indices[:, 0], batch.in_indices[:, 1]] = batch.in_values
+    target = np.zeros((batch.n_rows, dim), np.float32)
+    target[batch.t_rows, batch.t_cols] = batch.t_values
+    counts = np.bincount(batch.t_rows, minlength=batch.n_rows).astype(np.float32)
+    weight = np.zeros((batch.n_rows, dim), np.float32)
+    w = np.where(batch.t_dropped, alpha, beta) / counts[batch.t_rows]
+    weight[batch.t_rows, batch.t_cols] = w
+    return x, target, weight
+
+
+def dense_objective(network: NCAENetwork, x: tf.Tensor, target: tf.Tensor, weight: tf.Tensor, lam: float) -> tf.Tensor:
+    """Eq. 6 computed densely: mean over rows of Σ_j weight_ij (û_ij − u_ij)² + λ/2‖W+‖²."""
+    h = tf.tanh(tf.matmul(x, network.encoder.kernel) + network.encoder.bias)
+    for layer in network.hidden_layers:
+        h = layer(h)
+    out = network.rescale(network.output_layer.dense(h))
+    per_row = tf.reduce_sum(weight * tf.square(out - target), axis=1)
+    return tf.reduce_mean(per_row) + l2_penalty(network.regularized_weights, lam)

@@ -1,0 +1,104 @@
+"""MLflow implementation of the tracker, with a store check done before any training."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ncae_exp.errors import TrackingError
+from ncae_exp.tracking.base import Tracker
+
+log = logging.getLogger(__name__)
+
+# MLflow's limit on one param value (characters); longer values are cut with a marker.
+_PARAM_MAX = 6000
+
+
+def resolve_tracking_uri(uri: str) -> str:
+    """Make a relative SQLite / file store absolute against the current directory, so the
+    run lands in the same store whatever directory a launcher runs the job in."""
+    uri = str(uri)
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
+    if "://" not in uri:
+        return Path(uri).resolve().as_uri()
+    return uri
+
+
+def check_store(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast with a one-line error when the store cannot be reached or created,
+    instead of training for an hour and losing the results at the end."""
+    import mlflow
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        db_dir = Path(parsed.path).parent if parsed.path else Path.cwd()
+        if not db_dir.is_dir() or not os.access(db_dir, os.W_OK):
+            raise TrackingError(f"MLflow store {uri}: folder {db_dir} does not exist or is not writable")
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(timeout_s))
+    try:
+        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as err:  # noqa: BLE001 - any failure here means "cannot use the store"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TrackingError(f"cannot reach MLflow tracking store {uri}: {first[:300]}") from err
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class MlflowTracker(Tracker):
+    """Logs to the active MLflow run (started by :func:`mlflow_run`)."""
+
+    def __init__(self, run_id: str):
+        import mlflow
+
+        self._mlflow = mlflow
+        self.run_id = run_id
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        clean = {}
+        for k, v in params.items():
+            s = str(v)
+            clean[k] = s if len(s) <= _PARAM_MAX else s[: _PARAM_MAX - 12] + "…[truncated]"
+        items = list(clean.items())
+        for start in range(0, len(items), 100):  # MLflow's batch limit
+            self._mlflow.log_params(dict(items[start : start + 100]))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self._mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+
+@contextmanager
+def mlflow_run(
+    tracking_uri: str,
+    experiment_name: str,
+    run_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    nested: bool = False,
+) -> Iterator[MlflowTracker]:
+    """Start a run (marked FAILED if the body raises, KILLED on Ctrl-C) and yield its tracker."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        mlflow.set_experiment(experiment_name)
+    except Exception as err:  # noqa: BLE001
+        raise TrackingError(f"cannot open MLflow experiment {experiment_name!r} in {tracking_uri}: {err}") from err
+    with mlflow.start_run(run_name=run_name, tags=dict(tags or {}), nested=nested) as run:
+        log.info("MLflow run %s in experiment %r (%s)", run.info.run_id, experiment_name, tracking_uri)
+        yield MlflowTracker(run.info.run_id)

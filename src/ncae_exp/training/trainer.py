@@ -1,0 +1,123 @@
+"""The epoch loop: train, evaluate, log, keep the best epoch.
+
+Model-agnostic: it drives any :class:`Recommender` and reports through a :class:`Tracker`.
+Step 0 of every series is the model before the first training epoch (the paper's Fig. 5
+"epoch-0").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ncae_exp.errors import ConfigError
+from ncae_exp.models.base import Recommender
+from ncae_exp.tracking.base import Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_value: float | None  # the selection metric at best_epoch (None: no selection)
+    epochs_run: int
+    epoch_seconds: float  # mean wall time of one training epoch (train_epoch only)
+    fit_seconds: float  # the whole fit, evaluations included
+    history: list[dict[str, float]] = field(default_factory=list)  # one dict per step
+
+
+class Trainer:
+    """Runs ``epochs`` epochs and restores the parameters of the best one.
+
+    ``select`` names the validation metric that picks the best epoch (``mode`` min or max);
+    when ``evaluate`` does not return it (no validation set), the last epoch is kept.
+    ``patience`` stops early after that many epochs without improvement (None = never).
+    """
+
+    def __init__(
+        self,
+        epochs: int,
+        tracker: Tracker,
+        select: str,
+        mode: str = "min",
+        patience: int | None = None,
+    ):
+        if int(epochs) < 1:
+            raise ConfigError(f"trainer.epochs must be >= 1, got {epochs}")
+        if mode not in ("min", "max"):
+            raise ConfigError(f"selection mode must be 'min' or 'max', got {mode!r}")
+        if patience is not None and int(patience) < 1:
+            raise ConfigError(f"trainer.patience must be >= 1 or null, got {patience}")
+        self.epochs = int(epochs)
+        self.tracker = tracker
+        self.select = select
+        self.mode = mode
+        self.patience = None if patience is None else int(patience)
+
+    def _better(self, value: float, best: float | None) -> bool:
+        if value is None or math.isnan(value):
+            return False
+        if best is None:
+            return True
+        return value < best if self.mode == "min" else value > best
+
+    def fit(self, model: Recommender, evaluate: Callable[[Recommender], dict[str, float]]) -> FitResult:
+        """``evaluate(model)`` returns the per-epoch metrics (e.g. ``val_rmse``, ``train_rmse``)."""
+        t_fit = time.perf_counter()
+        history: list[dict[str, float]] = []
+
+        def record(step: int, metrics: dict[str, float]) -> None:
+            self.tracker.log_metrics(metrics, step=step)
+            history.append({"step": step, **metrics})
+
+        step0 = {"train_loss": model.training_loss(), **evaluate(model)}
+        record(0, step0)
+        log.info("epoch 0/%d %s", self.epochs, _fmt(step0))
+        best_epoch, best_value = 0, step0.get(self.select)
+        best_state = model.get_state()
+        epoch_times: list[float] = []
+        since_best = 0
+        epoch = 0
+        for epoch in range(1, self.epochs + 1):
+            t0 = time.perf_counter()
+            loss = model.train_epoch()
+            epoch_times.append(time.perf_counter() - t0)
+            if not math.isfinite(loss):
+                raise FloatingPointError(f"training loss became {loss} at epoch {epoch}; lower model.learning_rate")
+            metrics = {"train_loss": loss, **evaluate(model)}
+            record(epoch, metrics)
+            value = metrics.get(self.select)
+            improved = self._better(value, best_value) if self.select in metrics else True
+            if improved:
+                best_epoch, best_value, since_best = epoch, value, 0
+                best_state = model.get_state()
+            else:
+                since_best += 1
+            log.info(
+                "epoch %d/%d %s (%.2fs)%s",
+                epoch,
+                self.epochs,
+                _fmt(metrics),
+                epoch_times[-1],
+                " *" if improved else "",
+            )
+            if self.patience is not None and since_best >= self.patience:
+                log.info("no %s improvement for %d epochs: stopping early", self.select, self.patience)
+                break
+        model.set_state(best_state)
+        return FitResult(
+            best_epoch=best_epoch,
+            best_value=best_value if self.select in step0 else None,
+            epochs_run=epoch,
+            epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
+            fit_seconds=time.perf_counter() - t_fit,
+            history=history,
+        )
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4f}" for k, v in metrics.items())

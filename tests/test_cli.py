@@ -1,0 +1,111 @@
+"""``ncae-run`` as a user runs it: the installed console script, in a scratch directory."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+NCAE_RUN = str(Path(sys.executable).parent / "ncae-run")
+SMALL = [
+    "dataset=synthetic",
+    "dataset.n_users=120",
+    "dataset.n_items=90",
+    "dataset.n_ratings=3000",
+    "model.hidden=[16]",
+    "trainer.epochs=3",
+]
+
+
+def run_cli(tmp_path, *overrides, env_extra=None, timeout=300):
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
+    env["NCAE_DATA_DIR"] = str(tmp_path / "data")
+    env.update(env_extra or {})
+    return subprocess.run(
+        [NCAE_RUN, *overrides, f"hydra.run.dir={tmp_path / 'out'}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def error_line(proc):
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert lines and lines[-1].startswith("ncae-run: error: "), proc.stderr
+    errors = [line for line in lines if "error" in line.lower()]
+    assert len(errors) == 1, proc.stderr
+    return lines[-1]
+
+
+@pytest.mark.slow
+def test_end_to_end_run_is_logged_to_mlflow(tmp_path):
+    proc = run_cli(tmp_path, "protocol=explicit", *SMALL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    db = tmp_path / "mlflow.db"
+    assert db.is_file(), "default store is a SQLite file in the working directory"
+    client = mlflow.MlflowClient(f"sqlite:///{db}")
+    (exp,) = [e for e in client.search_experiments() if e.name == "ncae-explicit"]
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FINISHED"
+    m, p, t = run.data.metrics, run.data.params, run.data.tags
+    assert 0.3 < m["test_rmse"] < 2.5 and 0.3 < m["val_rmse"] < 2.5
+    assert m["epoch_seconds"] > 0 and m["fit_seconds"] >= m["epoch_seconds"]
+    assert t["protocol"] == "explicit" and t["dataset"] == "synthetic" and t["model"] == "ncae"
+    assert p["model.hidden"] == "[16]" and p["trainer.epochs"] == "3" and p["trainer.batch_size"] == "128"
+    assert p["data.n_ratings"] == "3000" and int(p["split.n_test"]) == 300
+    loss = client.get_metric_history(run.info.run_id, "train_loss")
+    assert sorted(x.step for x in loss) == [0, 1, 2, 3]
+    val = {x.step: x.value for x in client.get_metric_history(run.info.run_id, "val_rmse")}
+    assert set(val) == {0, 1, 2, 3, 4}  # epochs 0..3, then the selected model at step 4
+    assert val[4] == min(val[s] for s in range(4)) == m["val_rmse"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "results.json", "learning_curves.png"} <= artifacts
+    assert (tmp_path / "out" / "results.json").is_file()
+    assert "epoch 3/3" in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["dataset=nosuch"], "unknown dataset 'nosuch'"),
+        (["trainer.nosuchkey=3"], "trainer.nosuchkey"),
+        (["model.dropout=1.5"], "model.dropout"),
+        (["trainer.epochs=0"], "trainer.epochs"),
+        (["model.based=diagonal"], "model.based"),
+        (["split.train=0.5"], "split fractions"),
+        (["pretrain=nosuch"], "unknown pretrain 'nosuch'"),
+    ],
+)
+def test_bad_config_is_one_line_error(tmp_path, overrides, expected):
+    proc = run_cli(tmp_path, *SMALL, *overrides, "mlflow.enabled=false")
+    assert expected in error_line(proc)
+
+
+def test_unreachable_tracking_server_fails_fast(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = run_cli(tmp_path, *SMALL, f"mlflow.tracking_uri=http://127.0.0.1:{port}", timeout=120)
+    line = error_line(proc)
+    assert "cannot reach MLflow tracking store" in line and str(port) in line
+    assert not (tmp_path / "data" / "processed").exists(), "nothing should be loaded before the store is checked"
+
+
+def test_env_tracking_uri_is_honoured(tmp_path):
+    proc = run_cli(tmp_path, *SMALL, "trainer.epochs=1", env_extra={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/elsewhere.db"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "elsewhere.db").is_file() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_implicit_only_dataset_refused_by_explicit_protocol(tmp_path):
+    proc = run_cli(tmp_path, "protocol=explicit", "dataset=lastfm", "mlflow.enabled=false")
+    assert "protocol=implicit" in error_line(proc)
+    assert not (tmp_path / "data" / "raw").exists(), "must refuse before downloading anything"

@@ -1,0 +1,66 @@
+"""Every option of every config group composes and resolves, from the installed package."""
+
+from importlib import resources
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+CONF = resources.files("ncae_exp") / "conf"
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir())
+
+
+def _options(group):
+    return sorted(p.name[: -len(".yaml")] for p in (CONF / group).iterdir() if p.name.endswith(".yaml"))
+
+
+def _compose(overrides):
+    with initialize_config_module(config_module="ncae_exp.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def test_groups_are_the_contracts():
+    for group in ("protocol", "dataset", "model", "pretrain", "split", "trainer", "mlflow", "paths", "experiment"):
+        assert group in GROUPS
+    assert set(_options("dataset")) == {
+        "ml-100k", "ml-1m", "ml-10m", "ml-latest-small", "lastfm", "delicious", "synthetic",
+    }
+
+
+@pytest.mark.parametrize(
+    "group,option", [(g, o) for g in GROUPS for o in _options(g)], ids=lambda v: str(v)
+)
+def test_every_option_composes_and_resolves(group, option):
+    override = f"+experiment={option}" if group == "experiment" else f"{group}={option}"
+    cfg = _compose([override])
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    if group != "experiment":
+        raw = OmegaConf.load(CONF / group / f"{option}.yaml")
+        assert OmegaConf.to_container(cfg[group]) == OmegaConf.to_container(raw)
+    for key in ("protocol", "dataset", "split", "model", "pretrain", "trainer", "mlflow", "paths", "seed"):
+        assert key in resolved
+
+
+def test_defaults_are_the_explicit_ml100k_slice():
+    cfg = _compose([])
+    assert cfg.protocol.name == "explicit" and cfg.dataset.name == "ml-100k" and cfg.model.name == "ncae"
+    assert cfg.pretrain.name == "none" and cfg.trainer.batch_size == 128
+    assert cfg.split.kind == "ratio" and (cfg.split.train, cfg.split.val, cfg.split.test) == (0.8, 0.1, 0.1)
+
+
+def test_paper_experiment_overrides(monkeypatch):
+    cfg = _compose(["+experiment=paper_ml10m"])
+    assert cfg.dataset.name == "ml-10m" and list(cfg.model.hidden) == [500, 500]
+    assert cfg.model.based == "item" and cfg.model.l2 == 0.0002 and cfg.trainer.epochs == 60
+
+
+def test_env_overrides_data_dir_and_tracking_uri(monkeypatch):
+    monkeypatch.setenv("NCAE_DATA_DIR", "/somewhere/data")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
+    cfg = _compose([])
+    assert cfg.paths.data_dir == "/somewhere/data"
+    assert cfg.mlflow.tracking_uri == "http://tracking.example:5000"
+    monkeypatch.delenv("NCAE_DATA_DIR")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    cfg = _compose([])
+    assert cfg.paths.data_dir == "data" and cfg.mlflow.tracking_uri == "sqlite:///mlflow.db"
