@@ -1,17 +1,11 @@
 """Shared test helpers."""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-try:  # the package is normally installed (make install); a bare checkout still runs the tests
-    import ncae_exp  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(ROOT / "src"))
 
 
 def data_root() -> Path:

@@ -109,3 +109,22 @@ def test_implicit_only_dataset_refused_by_explicit_protocol(tmp_path):
     proc = run_cli(tmp_path, "protocol=explicit", "dataset=lastfm", "mlflow.enabled=false")
     assert "protocol=implicit" in error_line(proc)
     assert not (tmp_path / "data" / "raw").exists(), "must refuse before downloading anything"
+
+
+@pytest.mark.slow
+def test_sweep_has_one_parent_run_with_a_child_per_job(tmp_path):
+    proc = run_cli(tmp_path, "-m", *[o for o in SMALL if not o.startswith("trainer.epochs")],
+                   "trainer.epochs=1", "seed=1,2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (exp,) = [e for e in client.search_experiments() if e.name == "ncae-explicit"]
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("ncae.sweep") == "true"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.data.params["seed"] for r in children) == ["1", "2"]
+    best = min(r.data.metrics["test_rmse"] for r in children)
+    assert parent.data.metrics["best_test_rmse"] == pytest.approx(best)
+    assert parent.data.metrics["n_children"] == 2
+    assert "sweep_children.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}

@@ -13,6 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 
@@ -22,7 +23,10 @@ def _app(cfg: DictConfig) -> float | None:
     from ncae_exp.pipeline import run
 
     try:
-        final = run(cfg, HydraConfig.get().runtime.output_dir)
+        hydra_cfg = HydraConfig.get()
+        # In a sweep, name each child run after its overrides ("model.l2=0.01,seed=1").
+        job_name = hydra_cfg.job.override_dirname if hydra_cfg.mode == RunMode.MULTIRUN else None
+        final = run(cfg, hydra_cfg.runtime.output_dir, default_run_name=job_name or None)
     except NcaeError as err:
         if os.environ.get("NCAE_TRACEBACK") == "1":
             raise
@@ -52,6 +56,7 @@ def main() -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from ncae_exp.errors import NcaeError
+    from ncae_exp.tracking.sweep import close_parent
 
     show_traceback = os.environ.get("HYDRA_FULL_ERROR") == "1"
     if show_traceback:
@@ -61,13 +66,22 @@ def main() -> None:
     try:
         _app()
     except (NcaeError, HydraException, OmegaConfBaseException) as err:
+        close_parent("FAILED")
         if show_traceback:
             raise
         print(f"ncae-run: error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            close_parent("FAILED")
+        raise
     except KeyboardInterrupt:
+        close_parent("KILLED")
         print("ncae-run: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BaseException:
+        close_parent("FAILED")
+        raise
 
 
 if __name__ == "__main__":

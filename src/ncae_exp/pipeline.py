@@ -32,7 +32,7 @@ def _protocol_runner(name: str):
     raise ConfigError(f"protocol {name!r} is not available; choose one of: {', '.join(PROTOCOLS)}")
 
 
-def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
+def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) -> dict[str, float]:
     """Run the experiment described by ``cfg``; return its final metrics."""
     from ncae_exp.data.loader import load_dataset
     from ncae_exp.data.registry import get_spec
@@ -84,7 +84,8 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
         return body(MemoryTracker())
     from ncae_exp.tracking.mlflow_tracker import mlflow_run
 
-    with mlflow_run(uri, str(cfg.mlflow.experiment_name), cfg.mlflow.run_name, tags) as tracker:
+    run_name = cfg.mlflow.run_name or default_run_name
+    with mlflow_run(uri, str(cfg.mlflow.experiment_name), run_name, tags) as tracker:
         final = body(tracker)
         log.info("logged to MLflow run %s (open it with `make ui`)", tracker.run_id)
         return final

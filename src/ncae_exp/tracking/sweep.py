@@ -1,0 +1,116 @@
+"""MLflow parent run for a Hydra multirun (``ncae-run -m …``).
+
+A Hydra callback opens one parent run (tag ``ncae.sweep=true``) when the sweep starts and
+puts its id in the environment; every job's run is created as its child (see
+:func:`ncae_exp.tracking.mlflow_tracker.mlflow_run`), in-process or in a launcher's
+subprocess. When the sweep ends, the parent gets a table of its children and the best
+objective, and is closed.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+PARENT_ENV = "NCAE_MLFLOW_PARENT_RUN_ID"
+SWEEP_TAG = "ncae.sweep"
+log = logging.getLogger(__name__)
+
+# Objectives where larger is better; everything else (RMSE, losses) is minimised.
+_MAXIMISED_PREFIXES = ("test_hr", "test_ndcg", "val_hr", "val_ndcg")
+
+
+def parent_run_id() -> str | None:
+    return os.environ.get(PARENT_ENV) or None
+
+
+def close_parent(status: str) -> None:
+    """End the sweep's parent run (e.g. FAILED when a job aborted the sweep)."""
+    run_id = os.environ.pop(PARENT_ENV, None)
+    if not run_id:
+        return
+    import mlflow
+
+    try:
+        mlflow.MlflowClient().set_terminated(run_id, status=status)
+    except Exception as err:  # noqa: BLE001 - closing is best effort on an error path
+        log.warning("could not close the sweep's parent MLflow run %s: %s", run_id, err)
+
+
+class MlflowSweepCallback(Callback):
+    """Registered in conf/config.yaml under hydra.callbacks."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not bool(config.mlflow.enabled):
+            return
+        import mlflow
+
+        from ncae_exp.tracking.mlflow_tracker import check_store, resolve_tracking_uri
+
+        uri = resolve_tracking_uri(str(config.mlflow.tracking_uri))
+        check_store(uri)
+        mlflow.set_tracking_uri(uri)
+        os.environ["MLFLOW_TRACKING_URI"] = uri  # children in other processes use the same store
+        experiment = mlflow.set_experiment(str(config.mlflow.experiment_name))
+        sweep_dir = str(config.hydra.sweep.dir)
+        run = mlflow.MlflowClient().create_run(
+            experiment.experiment_id,
+            run_name=f"sweep {Path(sweep_dir).name}",
+            tags={
+                SWEEP_TAG: "true",
+                "protocol": str(config.protocol.name),
+                "dataset": str(config.dataset.name),
+                "model": str(config.model.name),
+                "ncae.sweep_dir": sweep_dir,
+                "ncae.sweep_overrides": " ".join(config.hydra.overrides.task),
+            },
+        )
+        os.environ[PARENT_ENV] = run.info.run_id
+        log.info("sweep parent MLflow run %s", run.info.run_id)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        run_id = parent_run_id()
+        if not run_id:
+            return
+        import mlflow
+
+        client = mlflow.MlflowClient()
+        parent = client.get_run(run_id)
+        children = client.search_runs(
+            [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+        )
+        objective = str(config.objective)
+        rows = []
+        for child in children:
+            rows.append(
+                {
+                    "run_id": child.info.run_id,
+                    "run_name": child.info.run_name,
+                    "status": child.info.status,
+                    **{f"metric.{k}": v for k, v in sorted(child.data.metrics.items())},
+                }
+            )
+        scored = [r for r in rows if f"metric.{objective}" in r]
+        if scored:
+            pick = max if objective.startswith(_MAXIMISED_PREFIXES) else min
+            best = pick(scored, key=lambda r: r[f"metric.{objective}"])
+            client.log_metric(run_id, f"best_{objective}", best[f"metric.{objective}"])
+            client.set_tag(run_id, "ncae.best_child", best["run_id"])
+        client.log_metric(run_id, "n_children", len(rows))
+        if rows:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "sweep_children.csv"
+                keys = sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("metric."), k))
+                with path.open("w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=keys)
+                    writer.writeheader()
+                    writer.writerows(rows)
+                client.log_artifact(run_id, str(path))
+        close_parent("FINISHED")
