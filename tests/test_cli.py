@@ -128,3 +128,18 @@ def test_sweep_has_one_parent_run_with_a_child_per_job(tmp_path):
     assert parent.data.metrics["best_test_rmse"] == pytest.approx(best)
     assert parent.data.metrics["n_children"] == 2
     assert "sweep_children.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+@pytest.mark.slow
+def test_pretraining_series_and_epoch_zero_after_pretraining(tmp_path):
+    proc = run_cli(tmp_path, *SMALL, "model.hidden=[16,12]", "pretrain=sus", "pretrain.epochs_per_stage=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.data.params["pretrain.name"] == "sus" and run.data.metrics["pretrain_seconds"] > 0
+    for series in ("pretrain_sr_loss", "pretrain_dr_loss", "pretrain_v_loss"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, series)] == [1, 2]
+    # step 0 of the fine-tuning curves is the pre-trained model, logged after the V stage
+    v_last = max(m.timestamp for m in client.get_metric_history(run.info.run_id, "pretrain_v_loss"))
+    (val0,) = [m for m in client.get_metric_history(run.info.run_id, "val_rmse") if m.step == 0]
+    assert val0.timestamp >= v_last

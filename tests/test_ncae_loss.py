@@ -6,10 +6,10 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from ncae_exp.data.interactions import RatingScale
-from ncae_exp.models.ncae.batches import dropout_mask, epoch_batches, make_batch
+from ncae_exp.models.ncae.batches import batch_tensors, dropout_mask, epoch_batches, make_batch
 from ncae_exp.models.ncae.dense_reference import dense_arrays, dense_objective
 from ncae_exp.models.ncae.losses import eq5_loss, eq6_objective
-from ncae_exp.models.ncae.model import NCAE, batch_tensors
+from ncae_exp.models.ncae.model import NCAE
 
 
 def test_eq5_hand_computed_alpha_ne_beta():

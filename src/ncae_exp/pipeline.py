@@ -42,8 +42,6 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
     output_dir.mkdir(parents=True, exist_ok=True)
     protocol = str(cfg.protocol.name)
     runner = _protocol_runner(protocol)
-    if str(cfg.pretrain.name) != "none":
-        raise ConfigError(f"pretrain={cfg.pretrain.name} is not implemented yet; use pretrain=none")
     spec = get_spec(str(cfg.dataset.name))
     if protocol == "explicit" and spec.implicit:
         raise ConfigError(

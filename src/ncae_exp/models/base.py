@@ -28,6 +28,11 @@ class Recommender(ABC):
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
         """Bind the training matrix (users × items) and build the parameters."""
 
+    def before_fit(self, log_metrics) -> dict[str, float]:
+        """Work before the first epoch, such as pre-training; ``log_metrics(dict, step)``
+        reports its series. Returns summary figures (e.g. seconds spent)."""
+        return {}
+
     @abstractmethod
     def train_epoch(self) -> float:
         """One pass over the training data; returns the mean training objective."""

@@ -45,7 +45,7 @@ def run_explicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir
     tracker.log_params({"split.name": split.name, **stats})
     log.info("split %s: %s", split.name, ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in stats.items()))
 
-    model = build_model(cfg.model, cfg.trainer, seed)
+    model = build_model(cfg.model, cfg.trainer, cfg.pretrain, seed)
     model.prepare(split.train, data.rating_scale)
     tracker.log_params({f"model_info.{k}": v for k, v in model.describe().items()})
 
@@ -58,6 +58,8 @@ def run_explicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir
         out = evaluator.evaluate(m, split.val, "val")
         if train_pairs is not None:
             out.update(evaluator.evaluate(m, train_pairs, "train"))
+        if bool(cfg.trainer.log_test_rmse):  # a curve for plots (Fig. 5); never used to select
+            out.update(evaluator.evaluate(m, split.test, "test"))
         return out
 
     trainer = Trainer(
@@ -74,6 +76,7 @@ def run_explicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir
         "epochs_run": fit.epochs_run,
         "epoch_seconds": fit.epoch_seconds,
         "fit_seconds": fit.fit_seconds,
+        **fit.extras,
     }
     if fit.best_value is not None:
         final["val_rmse"] = fit.best_value

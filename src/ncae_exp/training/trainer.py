@@ -28,6 +28,7 @@ class FitResult:
     epoch_seconds: float  # mean wall time of one training epoch (train_epoch only)
     fit_seconds: float  # the whole fit, evaluations included
     history: list[dict[str, float]] = field(default_factory=list)  # one dict per step
+    extras: dict[str, float] = field(default_factory=dict)  # e.g. pretrain_seconds
 
 
 class Trainer:
@@ -74,6 +75,7 @@ class Trainer:
             self.tracker.log_metrics(metrics, step=step)
             history.append({"step": step, **metrics})
 
+        extras = model.before_fit(self.tracker.log_metrics)  # pre-training, if any
         step0 = {"train_loss": model.training_loss(), **evaluate(model)}
         record(0, step0)
         log.info("epoch 0/%d %s", self.epochs, _fmt(step0))
@@ -116,6 +118,7 @@ class Trainer:
             epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
             fit_seconds=time.perf_counter() - t_fit,
             history=history,
+            extras=dict(extras),
         )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import tensorflow as tf
 
 
 @dataclass
@@ -85,3 +86,27 @@ def epoch_batches(
     order = rng.permutation(nonempty)
     for start in range(0, len(order), batch_size):
         yield make_batch(x, order[start : start + batch_size], mask, q)
+
+
+# The tf.function input signature of a batch (fixed dtypes, free sizes: no retracing).
+BATCH_SIGNATURE = (
+    tf.TensorSpec([None, 2], tf.int64),  # in_indices
+    tf.TensorSpec([None], tf.float32),  # in_values
+    tf.TensorSpec([], tf.int64),  # n_rows
+    tf.TensorSpec([None], tf.int32),  # t_rows
+    tf.TensorSpec([None], tf.int32),  # t_cols
+    tf.TensorSpec([None], tf.float32),  # t_values
+    tf.TensorSpec([None], tf.bool),  # t_dropped
+)
+
+
+def batch_tensors(batch: SparseBatch) -> tuple:
+    return (
+        batch.in_indices,
+        batch.in_values,
+        np.int64(batch.n_rows),
+        batch.t_rows,
+        batch.t_cols,
+        batch.t_values,
+        batch.t_dropped,
+    )

@@ -17,34 +17,12 @@ import tensorflow as tf
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
-from ncae_exp.models.ncae.batches import SparseBatch, epoch_batches, make_batch
+from ncae_exp.models.ncae.batches import BATCH_SIGNATURE, batch_tensors, epoch_batches, make_batch
 from ncae_exp.models.ncae.losses import eq5_loss, eq6_objective
 from ncae_exp.models.ncae.network import NCAENetwork
+from ncae_exp.models.ncae.pretrain import PretrainSchedule, run_schedule
 
 log = logging.getLogger(__name__)
-
-_BATCH_SIGNATURE = (
-    tf.TensorSpec([None, 2], tf.int64),  # in_indices
-    tf.TensorSpec([None], tf.float32),  # in_values
-    tf.TensorSpec([], tf.int64),  # n_rows
-    tf.TensorSpec([None], tf.int32),  # t_rows
-    tf.TensorSpec([None], tf.int32),  # t_cols
-    tf.TensorSpec([None], tf.float32),  # t_values
-    tf.TensorSpec([None], tf.bool),  # t_dropped
-)
-
-
-def batch_tensors(batch: SparseBatch) -> tuple:
-    return (
-        batch.in_indices,
-        batch.in_values,
-        np.int64(batch.n_rows),
-        batch.t_rows,
-        batch.t_cols,
-        batch.t_values,
-        batch.t_dropped,
-    )
-
 
 class NCAE(Recommender):
     """User- or item-based NCAE trained with Eq. 6.
@@ -67,6 +45,7 @@ class NCAE(Recommender):
         batch_size: int = 128,
         predict_batch_size: int = 1024,
         seed: int = 0,
+        pretrain: PretrainSchedule | None = None,
     ):
         if based not in ("user", "item"):
             raise ConfigError(f"model.based must be 'user' or 'item', got {based!r}")
@@ -93,6 +72,9 @@ class NCAE(Recommender):
         self.batch_size = int(batch_size)
         self.predict_batch_size = int(predict_batch_size)
         self.seed = int(seed)
+        self.pretrain_schedule = pretrain
+        if pretrain is not None:
+            pretrain.stages(len(hidden))  # a schedule that does not fit the depth fails now
         self.rng = np.random.default_rng(seed)
         self.network: NCAENetwork | None = None
         self.x: sp.csr_matrix | None = None
@@ -108,15 +90,21 @@ class NCAE(Recommender):
         self.network = NCAENetwork(dim, dim, self.hidden, out_mid=mid, out_half_range=half)
         self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
         self.optimizer.build(self.network.trainable_variables)
-        self._train_step = tf.function(self._train_step_eager, input_signature=_BATCH_SIGNATURE)
-        self._loss_step = tf.function(self._loss_eager, input_signature=_BATCH_SIGNATURE)
+        self._train_step = tf.function(self._train_step_eager, input_signature=BATCH_SIGNATURE)
+        self._loss_step = tf.function(self._loss_eager, input_signature=BATCH_SIGNATURE)
         self._predict_step = tf.function(
-            self._predict_eager, input_signature=_BATCH_SIGNATURE[:5]
+            self._predict_eager, input_signature=BATCH_SIGNATURE[:5]
         )
 
     def describe(self) -> dict[str, float]:
         assert self.network is not None
         return {"n_parameters": int(sum(np.prod(v.shape) for v in self.network.trainable_variables))}
+
+    def before_fit(self, log_metrics) -> dict[str, float]:
+        """Greedy layer-wise pre-training, when a schedule is configured."""
+        if self.pretrain_schedule is None:
+            return {}
+        return {"pretrain_seconds": run_schedule(self, self.pretrain_schedule, log_metrics)}
 
     # -- the training step ---------------------------------------------------------------
     def _objective(self, in_indices, in_values, n_rows, t_rows, t_cols, t_values, t_dropped):
