@@ -143,3 +143,29 @@ def test_pretraining_series_and_epoch_zero_after_pretraining(tmp_path):
     v_last = max(m.timestamp for m in client.get_metric_history(run.info.run_id, "pretrain_v_loss"))
     (val0,) = [m for m in client.get_metric_history(run.info.run_id, "val_rmse") if m.step == 0]
     assert val0.timestamp >= v_last
+
+
+@pytest.mark.slow
+def test_implicit_end_to_end(tmp_path):
+    proc = run_cli(tmp_path, "protocol=implicit", *SMALL[:4], "model.hidden=[16]", "trainer.epochs=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (exp,) = [e for e in client.search_experiments() if e.name == "ncae-implicit"]
+    (run,) = client.search_runs([exp.experiment_id])
+    m, p = run.data.metrics, run.data.params
+    assert run.data.tags["protocol"] == "implicit"
+    for cut in (50, 100, 150, 200, 250):
+        for name in (f"test_hr_at_{cut}", f"test_ndcg_at_{cut}", f"val_hr_at_{cut}", f"val_ndcg_at_{cut}"):
+            assert 0.0 <= m[name] <= 1.0, name
+    assert m["test_hr_at_50"] <= m["test_hr_at_100"] <= m["test_hr_at_250"]
+    assert int(p["split.n_test"]) + int(p["split.n_users_too_few"]) == 120
+    assert p["model.based"] == "user" and p["model_info.loss_path"] == "gram"
+    hr = {x.step: x.value for x in client.get_metric_history(run.info.run_id, "val_hr_at_100")}
+    assert set(hr) == {0, 1, 2, 3} and hr[3] == max(hr[s] for s in range(3))
+
+
+def test_implicit_protocol_refuses_explicit_splits_and_pretraining(tmp_path):
+    proc = run_cli(tmp_path, "protocol=implicit", *SMALL, "split=ratio_80_10_10", "mlflow.enabled=false")
+    assert "split=leave_one_out" in error_line(proc)
+    proc = run_cli(tmp_path, "protocol=implicit", *SMALL, "pretrain=sus", "mlflow.enabled=false")
+    assert "pretrain=none" in error_line(proc)

@@ -14,6 +14,12 @@ def _options(group):
     return sorted(p.name[: -len(".yaml")] for p in (CONF / group).iterdir() if p.name.endswith(".yaml"))
 
 
+def _contains(big, small):
+    if isinstance(small, dict):
+        return isinstance(big, dict) and all(k in big and _contains(big[k], v) for k, v in small.items())
+    return big == small
+
+
 def _compose(overrides):
     with initialize_config_module(config_module="ncae_exp.conf", version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
@@ -35,8 +41,15 @@ def test_every_option_composes_and_resolves(group, option):
     cfg = _compose([override])
     resolved = OmegaConf.to_container(cfg, resolve=True)
     if group != "experiment":
-        raw = OmegaConf.load(CONF / group / f"{option}.yaml")
-        assert OmegaConf.to_container(cfg[group]) == OmegaConf.to_container(raw)
+        path = CONF / group / f"{option}.yaml"
+        raw = OmegaConf.to_container(OmegaConf.load(path))
+        raw.pop("defaults", None)
+        if path.read_text().startswith("# @package _global_"):
+            # a global option (a protocol) sets keys across groups: each must land as written
+            for key, value in raw.items():
+                assert _contains(OmegaConf.to_container(cfg[key]), value), key
+        else:
+            assert OmegaConf.to_container(cfg[group]) == raw
     for key in ("protocol", "dataset", "split", "model", "pretrain", "trainer", "mlflow", "paths", "seed"):
         assert key in resolved
 
@@ -46,6 +59,15 @@ def test_defaults_are_the_explicit_ml100k_slice():
     assert cfg.protocol.name == "explicit" and cfg.dataset.name == "ml-100k" and cfg.model.name == "ncae"
     assert cfg.pretrain.name == "none" and cfg.trainer.batch_size == 128
     assert cfg.split.kind == "ratio" and (cfg.split.train, cfg.split.val, cfg.split.test) == (0.8, 0.1, 0.1)
+
+
+def test_implicit_protocol_picks_its_own_defaults_and_overrides_still_win():
+    cfg = _compose(["protocol=implicit"])
+    assert cfg.dataset.name == "lastfm" and cfg.split.kind == "leave_one_out"
+    assert cfg.model.based == "user" and list(cfg.model.hidden) == [128] and cfg.trainer.epochs == 30
+    assert cfg.objective == "test_hr_at_100" and 50 in cfg.protocol.cutoffs and 100 in cfg.protocol.cutoffs
+    cfg = _compose(["protocol=implicit", "dataset=ml-100k", "model.hidden=[64]", "trainer.epochs=3"])
+    assert cfg.dataset.name == "ml-100k" and list(cfg.model.hidden) == [64] and cfg.trainer.epochs == 3
 
 
 def test_paper_experiment_overrides(monkeypatch):

@@ -21,7 +21,7 @@ from ncae_exp.tracking.base import MemoryTracker, Tracker
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("explicit",)
+PROTOCOLS = ("explicit", "implicit")
 
 
 def _protocol_runner(name: str):
@@ -29,6 +29,10 @@ def _protocol_runner(name: str):
         from ncae_exp.protocols.explicit import run_explicit
 
         return run_explicit
+    if name == "implicit":
+        from ncae_exp.protocols.implicit import run_implicit
+
+        return run_implicit
     raise ConfigError(f"protocol {name!r} is not available; choose one of: {', '.join(PROTOCOLS)}")
 
 

@@ -10,10 +10,36 @@ from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
 
 
-def _ncae(model_cfg: DictConfig, trainer_cfg: DictConfig, pretrain_cfg: DictConfig, seed: int) -> Recommender:
+def _ncae(
+    model_cfg: DictConfig, trainer_cfg: DictConfig, pretrain_cfg: DictConfig, seed: int, protocol: str
+) -> Recommender:
+    from ncae_exp.models.ncae.implicit import NCAEImplicit
     from ncae_exp.models.ncae.model import NCAE
     from ncae_exp.models.ncae.pretrain import PretrainSchedule
 
+    schedule = PretrainSchedule.from_config(pretrain_cfg)
+    if protocol == "implicit":
+        if schedule is not None:
+            raise ConfigError("layer-wise pre-training is for explicit ratings; use pretrain=none with protocol=implicit")
+        imp = model_cfg.implicit
+        return NCAEImplicit(
+            hidden=list(model_cfg.hidden),
+            based=str(model_cfg.based),
+            dropout=float(model_cfg.dropout),
+            l2=float(model_cfg.l2),
+            learning_rate=float(model_cfg.learning_rate),
+            batch_size=int(trainer_cfg.batch_size),
+            predict_batch_size=int(trainer_cfg.predict_batch_size),
+            seed=seed,
+            output=str(imp.output),
+            loss_path=str(imp.loss_path),
+            weighting=str(imp.weighting),
+            c0=float(imp.c0),
+            omega=float(imp.omega),
+            uniform_c=float(imp.uniform_c),
+            augment_epsilon=float(imp.augment_epsilon),
+            augment_p=float(imp.augment_p),
+        )
     return NCAE(
         hidden=list(model_cfg.hidden),
         based=str(model_cfg.based),
@@ -25,18 +51,21 @@ def _ncae(model_cfg: DictConfig, trainer_cfg: DictConfig, pretrain_cfg: DictConf
         batch_size=int(trainer_cfg.batch_size),
         predict_batch_size=int(trainer_cfg.predict_batch_size),
         seed=seed,
-        pretrain=PretrainSchedule.from_config(pretrain_cfg),
+        pretrain=schedule,
     )
 
 
-MODELS: dict[str, Callable[[DictConfig, DictConfig, DictConfig, int], Recommender]] = {"ncae": _ncae}
+MODELS: dict[str, Callable[..., Recommender]] = {"ncae": _ncae}
 
 
-def build_model(model_cfg: DictConfig, trainer_cfg: DictConfig, pretrain_cfg: DictConfig, seed: int) -> Recommender:
+def build_model(
+    model_cfg: DictConfig, trainer_cfg: DictConfig, pretrain_cfg: DictConfig, seed: int, protocol: str
+) -> Recommender:
+    """The model named by ``model_cfg.name``, set up for ``protocol`` (explicit | implicit)."""
     name = str(model_cfg.name)
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}")
     try:
-        return MODELS[name](model_cfg, trainer_cfg, pretrain_cfg, seed)
+        return MODELS[name](model_cfg, trainer_cfg, pretrain_cfg, seed, protocol)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"bad model/trainer setting for {name}: {err}") from err

@@ -45,7 +45,7 @@ def run_explicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir
     tracker.log_params({"split.name": split.name, **stats})
     log.info("split %s: %s", split.name, ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in stats.items()))
 
-    model = build_model(cfg.model, cfg.trainer, cfg.pretrain, seed)
+    model = build_model(cfg.model, cfg.trainer, cfg.pretrain, seed, "explicit")
     model.prepare(split.train, data.rating_scale)
     tracker.log_params({f"model_info.{k}": v for k, v in model.describe().items()})
 

@@ -123,4 +123,6 @@ class Trainer:
 
 
 def _fmt(metrics: dict[str, float]) -> str:
-    return " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    """The console line keeps the headline numbers; every metric still goes to the tracker."""
+    shown = {k: v for k, v in metrics.items() if k == "train_loss" or k.endswith(("_rmse", "_at_100"))}
+    return " ".join(f"{k}={v:.4f}" for k, v in shown.items())

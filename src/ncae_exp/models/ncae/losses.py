@@ -43,3 +43,44 @@ def l2_penalty(weights: list, lam: float) -> tf.Tensor:
 def eq6_objective(per_row_loss: tf.Tensor, weights: list, lam: float) -> tf.Tensor:
     """(1/M) Σ_i L_{α,β}(u_i, ũ_i) + (λ/2)·‖W+‖², with M the rows of the mini-batch."""
     return tf.reduce_mean(per_row_loss) + l2_penalty(weights, lam)
+
+
+# -- implicit feedback (Eq. 10–11) --------------------------------------------------------
+#
+# L_2(u, ũ) = Σ_{j∈K(u)} (ŷ_j − 1)²  +  Σ_{j∉K(u)} c_j ŷ_j²       (not divided by |K(u)|)
+#
+# Written as "all items weighted by c, corrected on the observed ones":
+#   Σ_j c_j ŷ_j²  +  Σ_{j∈K(u)} [(ŷ_j − 1)² − c_j ŷ_j²]
+# The first sum is the only O(N) part. With a linear output ŷ_j = h·w_j + b_j it is a
+# quadratic form in h: hᵀGh + 2h·g + s, with G = Σ_j c_j w_j w_jᵀ (K×K), g = Σ_j c_j b_j w_j,
+# s = Σ_j c_j b_j² — computed once per mini-batch (eALS's trick), so a user costs
+# O((K + |R_i|)·K) instead of O(N·K).
+
+
+def eq11_dense(out: tf.Tensor, observed: tf.Tensor, confidence: tf.Tensor) -> tf.Tensor:
+    """Eq. 11 per row from the full output matrix (B × N) and a 0/1 observed mask."""
+    observed = tf.cast(observed, out.dtype)
+    per_entry = observed * tf.square(out - 1.0) + (1.0 - observed) * confidence * tf.square(out)
+    return tf.reduce_sum(per_entry, axis=1)
+
+
+def eq11_gram(
+    h: tf.Tensor,
+    kernel: tf.Tensor,
+    bias: tf.Tensor,
+    confidence: tf.Tensor,
+    obs_rows: tf.Tensor,
+    obs_cols: tf.Tensor,
+    obs_pred: tf.Tensor,
+) -> tf.Tensor:
+    """Eq. 11 per row for a linear output layer (``kernel`` N × K, output-major), without
+    forming the B × N output. ``obs_pred`` are the outputs at the observed (row, col) pairs."""
+    weighted = kernel * confidence[:, None]
+    gram = tf.matmul(kernel, weighted, transpose_a=True)  # K × K
+    g = tf.linalg.matvec(weighted, bias, transpose_a=True)  # K
+    s = tf.reduce_sum(confidence * tf.square(bias))
+    all_items = tf.reduce_sum(tf.matmul(h, gram) * h, axis=1) + 2.0 * tf.linalg.matvec(h, g) + s
+    c_obs = tf.gather(confidence, obs_cols)
+    correction = tf.square(obs_pred - 1.0) - c_obs * tf.square(obs_pred)
+    n_rows = tf.shape(h)[0]
+    return all_items + tf.math.unsorted_segment_sum(correction, obs_rows, n_rows)

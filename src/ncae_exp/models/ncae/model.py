@@ -81,13 +81,27 @@ class NCAE(Recommender):
 
     # -- setup -------------------------------------------------------------------------
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
+        self._build(self._input_rows(train), rating_scale, linear_output=False)
+
+    def _input_rows(self, train: sp.csr_matrix) -> sp.csr_matrix:
+        """The input vectors as CSR rows: R for user-based, Rᵀ for item-based."""
         train = sp.csr_matrix(train, dtype=np.float32)
-        self.x = (train.T.tocsr() if self.based == "item" else train).astype(np.float32)
-        self.x.sort_indices()
+        x = (train.T.tocsr() if self.based == "item" else train).astype(np.float32)
+        x.sort_indices()
+        return x
+
+    def _build(self, x: sp.csr_matrix, rating_scale: RatingScale | None, linear_output: bool,
+               x_fit: sp.csr_matrix | None = None) -> None:
+        """``x``: the rows inference reads; ``x_fit``: the rows training iterates (default
+        ``x``; the implicit model adds augmented rows)."""
+        self.x = x
+        self.x_fit = x if x_fit is None else x_fit
         dim = self.x.shape[1]  # an autoencoder: output space = input space
         mid, half = (rating_scale.mid, rating_scale.half_range) if rating_scale else (0.0, 1.0)
         keras.utils.set_random_seed(self.seed)
-        self.network = NCAENetwork(dim, dim, self.hidden, out_mid=mid, out_half_range=half)
+        self.network = NCAENetwork(
+            dim, dim, self.hidden, out_mid=mid, out_half_range=half, linear_output=linear_output
+        )
         self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
         self.optimizer.build(self.network.trainable_variables)
         self._train_step = tf.function(self._train_step_eager, input_signature=BATCH_SIGNATURE)
@@ -125,7 +139,7 @@ class NCAE(Recommender):
 
     def train_epoch(self) -> float:
         total, weight = 0.0, 0
-        for batch in epoch_batches(self.x, self.batch_size, self.dropout, self.rng):
+        for batch in epoch_batches(self.x_fit, self.batch_size, self.dropout, self.rng):
             total += float(self._train_step(*batch_tensors(batch))) * batch.n_rows
             weight += batch.n_rows
         return total / max(weight, 1)
@@ -135,7 +149,7 @@ class NCAE(Recommender):
         # does not shift the training randomness.
         rng = np.random.default_rng(self.seed + 1_000_003)
         total, weight = 0.0, 0
-        for batch in epoch_batches(self.x, self.batch_size, self.dropout, rng):
+        for batch in epoch_batches(self.x_fit, self.batch_size, self.dropout, rng):
             total += float(self._loss_step(*batch_tensors(batch))) * batch.n_rows
             weight += batch.n_rows
         return total / max(weight, 1)

@@ -16,7 +16,8 @@ class NCAENetwork(keras.layers.Layer):
 
     ``hidden=[K]`` is the paper's SINGLE (L = 2), ``[K, K]`` DOUBLE (L = 3). For explicit
     ratings in [low, high], mid = (low+high)/2 and half_range = (high−low)/2 (the paper's
-    2.25·z + 2.75 for 0.5–5); implicit targets use mid = 0, half_range = 1.
+    2.25·z + 2.75 for 0.5–5); implicit targets use mid = 0, half_range = 1, or a linear
+    output layer (``linear_output``), which lets Eq. 11 run through a K×K Gram matrix.
     """
 
     def __init__(
@@ -26,9 +27,11 @@ class NCAENetwork(keras.layers.Layer):
         hidden: Sequence[int],
         out_mid: float = 0.0,
         out_half_range: float = 1.0,
+        linear_output: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.linear_output = bool(linear_output)
         if not hidden:
             raise ValueError("NCAE needs at least one hidden layer")
         self.out_mid = float(out_mid)
@@ -47,6 +50,9 @@ class NCAENetwork(keras.layers.Layer):
         return h
 
     def rescale(self, pre_activation: tf.Tensor) -> tf.Tensor:
+        """φ_L and the rating-range mapping; the identity for a linear output layer."""
+        if self.linear_output:
+            return pre_activation
         return self.out_mid + self.out_half_range * tf.tanh(pre_activation)
 
     def call(self, x: tf.SparseTensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:

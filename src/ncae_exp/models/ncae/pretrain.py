@@ -145,7 +145,7 @@ def run_stage(model, stage: Stage, epochs: int, log_metrics: LogFn) -> None:
 
     for epoch in range(1, epochs + 1):
         total, rows = 0.0, 0
-        for batch in epoch_batches(model.x, model.batch_size, q, model.rng):
+        for batch in epoch_batches(model.x_fit, model.batch_size, q, model.rng):
             total += float(step(*batch_tensors(batch))) * batch.n_rows
             rows += batch.n_rows
         value = total / max(rows, 1)
