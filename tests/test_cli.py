@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 
 NCAE_RUN = str(Path(sys.executable).parent / "ncae-run")
@@ -169,3 +170,41 @@ def test_implicit_protocol_refuses_explicit_splits_and_pretraining(tmp_path):
     assert "split=leave_one_out" in error_line(proc)
     proc = run_cli(tmp_path, "protocol=implicit", *SMALL, "pretrain=sus", "mlflow.enabled=false")
     assert "pretrain=none" in error_line(proc)
+
+
+@pytest.mark.slow
+def test_recommend_from_a_logged_model(tmp_path):
+    from omegaconf import OmegaConf
+
+    from ncae_exp.data.loader import load_dataset
+    from ncae_exp.serving import download_model, rebuild
+
+    assert run_cli(tmp_path, *SMALL).returncode == 0
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert {"model/weights.npz", "model/config.yaml"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, "model")
+    }
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["NCAE_DATA_DIR"] = str(tmp_path / "data")
+    rec = str(Path(sys.executable).parent / "ncae-recommend")
+    proc = subprocess.run([rec, f"run_id={run.info.run_id}", "user=3", "k=7"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split("\t") for line in proc.stdout.strip().splitlines()]
+    assert [int(r[0]) for r in rows] == list(range(1, 8))
+    items, scores = [int(r[1]) for r in rows], [float(r[2]) for r in rows]
+    assert scores == sorted(scores, reverse=True) and len(set(items)) == 7
+    cfg = OmegaConf.load(tmp_path / "out" / "model" / "config.yaml")
+    data = load_dataset(cfg.dataset, tmp_path / "data")
+    user = int(np.searchsorted(data.user_ids, 3))
+    rated = set(data.item_ids[data.matrix.indices[data.matrix.indptr[user]:data.matrix.indptr[user + 1]]])
+    assert not rated & set(items)
+    # the logged weights reproduce the trained model's predictions exactly
+    loaded = rebuild(download_model(run.info.run_id, uri, tmp_path / "dl"), str(tmp_path / "data"))
+    best = loaded.model.score_items(np.array([user]))[0]
+    best[list(np.searchsorted(data.item_ids, sorted(rated)))] = -np.inf
+    assert int(data.item_ids[np.argmax(best)]) == items[0]
+    bad = subprocess.run([rec, "run_id=nope", "user=3"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("ncae-recommend: error:")

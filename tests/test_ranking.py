@@ -161,3 +161,18 @@ def test_evaluator_rejects_wrong_score_shape_and_empty_set():
     assert ev.evaluate(_FixedScores(table), users[:0], items[:0], "val") == {}
     with pytest.raises(ConfigError):
         RankingEvaluator(train, batch_users=0)
+
+
+def test_activity_buckets_on_constructed_ranks():
+    from ncae_exp.evaluation.buckets import bucket_markdown, bucket_table
+
+    ranks = np.array([0, 150, 3, 99, 100, 2])  # HR@100: 1, 0, 1, 1, 0, 1
+    activity = np.array([1, 2, 7, 8, 9, 40])
+    rows = bucket_table(ranks, activity, [0, 5, 10, np.inf])
+    assert [r["users"] for r in rows] == [2, 3, 1]
+    assert rows[0]["hr_at_100"] == 0.5 and rows[1]["hr_at_100"] == pytest.approx(2 / 3) and rows[2]["hr_at_100"] == 1.0
+    assert rows[0]["ndcg_at_100"] == pytest.approx(0.5)  # (1/log2(2) + 0) / 2
+    assert rows[2]["ndcg_at_100"] == pytest.approx(1 / np.log2(4))
+    assert "| [10, ∞) | 1 |" in bucket_markdown(rows)
+    empty = bucket_table(ranks, activity, [100, 200])
+    assert empty[0]["users"] == 0 and np.isnan(empty[0]["hr_at_100"])

@@ -73,12 +73,12 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
         tracker.set_tags(tags)
         tracker.log_params(resolved_params(cfg))
         tracker.log_params({f"data.{k}": v for k, v in data.stats().items()})
-        result = runner(cfg, data, tracker, data_dir)
+        result = runner(cfg, data, tracker, data_dir, output_dir)
         final = result.final_metrics
         # The selected model's value comes last in the val series (step = epochs_run + 1),
         # so the runs table shows the best epoch's val_rmse, not the last epoch's.
         tracker.log_metrics(final, step=result.fit.epochs_run + 1)
-        _write_outputs(output_dir, cfg, tags, final, result.fit.history, result.fit.best_epoch, tracker)
+        _write_outputs(output_dir, cfg, tags, final, result, tracker)
         log.info("final: %s", ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
         return final
 
@@ -93,8 +93,11 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
         return final
 
 
-def _write_outputs(output_dir, cfg, tags, final, history, best_epoch, tracker: Tracker) -> None:
+def _write_outputs(output_dir, cfg, tags, final, result, tracker: Tracker) -> None:
+    from ncae_exp.serving import save_model
     from ncae_exp.tracking.plots import learning_curves
+
+    history, best_epoch = result.fit.history, result.fit.best_epoch
 
     results = {
         "final": final,
@@ -108,3 +111,7 @@ def _write_outputs(output_dir, cfg, tags, final, history, best_epoch, tracker: T
     plot = learning_curves(history, output_dir / "learning_curves.png", best_epoch=best_epoch, title=title)
     for path in (output_dir / "config.yaml", results_path, plot):
         tracker.log_artifact(path)
+    # The selected model's parameters with the config that rebuilds it (ncae-recommend).
+    model_dir = save_model(result.model, cfg, output_dir / "model")
+    for path in sorted(model_dir.iterdir()):
+        tracker.log_artifact(path, artifact_path="model")

@@ -30,7 +30,8 @@ class ProtocolResult:
     model: object
 
 
-def run_explicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir: Path) -> ProtocolResult:
+def run_explicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir: Path,
+                 output_dir: Path) -> ProtocolResult:
     if data.rating_scale is None:
         raise ConfigError(
             f"dataset {data.name!r} has interactions, not ratings: use protocol=implicit "

@@ -16,8 +16,9 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from ncae_exp.data.interactions import Interactions
-from ncae_exp.data.leave_one_out import keep_share, leave_one_out
+from ncae_exp.data.leave_one_out import LeaveOneOutSplit, keep_share, leave_one_out
 from ncae_exp.errors import ConfigError
+from ncae_exp.evaluation.buckets import bucket_markdown, bucket_table
 from ncae_exp.evaluation.ranking import RankingEvaluator, check_cutoffs
 from ncae_exp.models.registry import build_model
 from ncae_exp.protocols.explicit import ProtocolResult
@@ -31,18 +32,38 @@ def _pairs_matrix(users: np.ndarray, items: np.ndarray, shape) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=shape)
 
 
-def run_implicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir: Path) -> ProtocolResult:
+def make_implicit_split(cfg: DictConfig, data: Interactions) -> tuple[LeaveOneOutSplit, sp.csr_matrix]:
+    """The leave-one-out split and the training matrix (after Table 5's keep_share)."""
     if str(cfg.split.kind) != "leave_one_out":
         raise ConfigError(f"protocol=implicit needs split=leave_one_out, got split kind {cfg.split.kind!r}")
+    seed = int(cfg.seed)
+    split = leave_one_out(data, seed=seed, min_interactions=int(cfg.split.min_interactions))
+    share = float(cfg.split.keep_share)
+    return split, (keep_share(split.train, share, seed) if share < 1.0 else split.train)
+
+
+def _log_buckets(cfg, tracker: Tracker, ranks, activity, output_dir: Path) -> None:
+    """Paper Table 4: test HR/NDCG@100 by the user's number of training interactions."""
+    edges = [float(e) for e in cfg.protocol.activity_buckets]
+    rows = bucket_table(ranks, activity, edges, cutoff=100)
+    for r in rows:
+        tag = f"users_{r['low']:g}_{'inf' if np.isinf(r['high']) else format(r['high'], 'g')}"
+        if r["users"]:
+            tracker.log_metrics({f"test_hr_at_100_{tag}": r["hr_at_100"], f"test_ndcg_at_100_{tag}": r["ndcg_at_100"]})
+        tracker.log_params({f"buckets.n_{tag}": r["users"]})
+    path = Path(output_dir) / "activity_buckets.md"
+    path.write_text(bucket_markdown(rows, cutoff=100))
+    tracker.log_artifact(path)
+    log.info("test metrics by user activity:\n%s", path.read_text())
+
+
+def run_implicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir: Path,
+                 output_dir: Path) -> ProtocolResult:
     cutoffs = check_cutoffs(list(cfg.protocol.cutoffs))
     if 100 not in cutoffs or 50 not in cutoffs:
         raise ConfigError(f"protocol.cutoffs must include 50 and 100, got {list(cutoffs)}")
     seed = int(cfg.seed)
-    split = leave_one_out(data, seed=seed, min_interactions=int(cfg.split.min_interactions))
-    train = split.train
-    share = float(cfg.split.keep_share)
-    if share < 1.0:
-        train = keep_share(train, share, seed)
+    split, train = make_implicit_split(cfg, data)
     stats = {f"split.{k}": v for k, v in split.stats().items()}
     stats["split.n_train"] = int(train.nnz)  # after keep_share
     tracker.log_params(stats)
@@ -70,8 +91,11 @@ def run_implicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir
     )
     fit = trainer.fit(model, evaluate)
     best_val = next(h for h in fit.history if h["step"] == fit.best_epoch)
+    test_ranks = test_eval.ranks(model, split.test_users, split.test_items)
+    if cfg.protocol.get("activity_buckets"):
+        _log_buckets(cfg, tracker, test_ranks, np.diff(train.indptr)[split.test_users], output_dir)
     final = {
-        **test_eval.evaluate(model, split.test_users, split.test_items, "test"),
+        **test_eval.summarise(test_ranks, "test"),
         **{k: v for k, v in best_val.items() if k.startswith("val_")},
         "best_epoch": fit.best_epoch,
         "epochs_run": fit.epochs_run,

@@ -38,6 +38,9 @@ def configure_device(choice: str) -> str:
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
+    # Each job of an in-process sweep builds new tf.functions; TF's "retracing" warning
+    # about that is noise here.
+    tf.get_logger().setLevel(logging.ERROR)
     if choice == "cpu" and gpus:
         tf.config.set_visible_devices([], "GPU")
     if choice == "gpu" and not gpus:
