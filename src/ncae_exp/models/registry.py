@@ -18,19 +18,22 @@ def _ncae(
     from ncae_exp.models.ncae.pretrain import PretrainSchedule
 
     schedule = PretrainSchedule.from_config(pretrain_cfg)
+    common = dict(
+        hidden=list(model_cfg.hidden),
+        based=str(model_cfg.based),
+        dropout=float(model_cfg.dropout),
+        l2=float(model_cfg.l2),
+        learning_rate=float(model_cfg.learning_rate),
+        batch_size=int(trainer_cfg.batch_size),
+        predict_batch_size=int(trainer_cfg.predict_batch_size),
+        seed=seed,
+    )
     if protocol == "implicit":
         if schedule is not None:
             raise ConfigError("layer-wise pre-training is for explicit ratings; use pretrain=none with protocol=implicit")
         imp = model_cfg.implicit
         return NCAEImplicit(
-            hidden=list(model_cfg.hidden),
-            based=str(model_cfg.based),
-            dropout=float(model_cfg.dropout),
-            l2=float(model_cfg.l2),
-            learning_rate=float(model_cfg.learning_rate),
-            batch_size=int(trainer_cfg.batch_size),
-            predict_batch_size=int(trainer_cfg.predict_batch_size),
-            seed=seed,
+            **common,
             output=str(imp.output),
             loss_path=str(imp.loss_path),
             weighting=str(imp.weighting),
@@ -40,19 +43,7 @@ def _ncae(
             augment_epsilon=float(imp.augment_epsilon),
             augment_p=float(imp.augment_p),
         )
-    return NCAE(
-        hidden=list(model_cfg.hidden),
-        based=str(model_cfg.based),
-        dropout=float(model_cfg.dropout),
-        alpha=float(model_cfg.alpha),
-        beta=float(model_cfg.beta),
-        l2=float(model_cfg.l2),
-        learning_rate=float(model_cfg.learning_rate),
-        batch_size=int(trainer_cfg.batch_size),
-        predict_batch_size=int(trainer_cfg.predict_batch_size),
-        seed=seed,
-        pretrain=schedule,
-    )
+    return NCAE(**common, alpha=float(model_cfg.alpha), beta=float(model_cfg.beta), pretrain=schedule)
 
 
 MODELS: dict[str, Callable[..., Recommender]] = {"ncae": _ncae}
