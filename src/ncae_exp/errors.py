@@ -24,3 +24,7 @@ class ConfigError(NcaeError):
 
 class TrackingError(NcaeError):
     """The MLflow tracking store cannot be reached or written."""
+
+
+class TrainingError(NcaeError):
+    """Training cannot go on (e.g. the loss diverged)."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ncae_exp.errors import ConfigError
+from ncae_exp.errors import ConfigError, TrainingError
 from ncae_exp.models.base import Recommender
 from ncae_exp.tracking.base import Tracker
 
@@ -89,7 +89,7 @@ class Trainer:
             loss = model.train_epoch()
             epoch_times.append(time.perf_counter() - t0)
             if not math.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss} at epoch {epoch}; lower model.learning_rate")
+                raise TrainingError(f"training loss became {loss} at epoch {epoch}; lower model.learning_rate")
             metrics = {"train_loss": loss, **evaluate(model)}
             record(epoch, metrics)
             value = metrics.get(self.select)

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ncae_exp.errors import ConfigError
+from ncae_exp.errors import ConfigError, TrainingError
 from ncae_exp.models.ncae.batches import BATCH_SIGNATURE, batch_tensors, epoch_batches
 from ncae_exp.models.ncae.layers import GatheredOutput, TanhDense
 from ncae_exp.models.ncae.losses import eq5_loss, l2_penalty
@@ -150,6 +150,6 @@ def run_stage(model, stage: Stage, epochs: int, log_metrics: LogFn) -> None:
             rows += batch.n_rows
         value = total / max(rows, 1)
         if not np.isfinite(value):
-            raise FloatingPointError(f"{stage.metric} became {value} at epoch {epoch}; lower model.learning_rate")
+            raise TrainingError(f"{stage.metric} became {value} at epoch {epoch}; lower model.learning_rate")
         log_metrics({stage.metric: value}, epoch)
         log.info("pretrain layer %d (%s) epoch %d/%d %s=%.4f", stage.layer, stage.kind, epoch, epochs, stage.metric, value)

@@ -1,0 +1,81 @@
+"""The epoch loop on a scripted model: selection, restore, early stopping, logging."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ncae_exp.errors import ConfigError, TrainingError
+from ncae_exp.models.base import Recommender
+from ncae_exp.tracking.base import MemoryTracker
+from ncae_exp.training.trainer import Trainer
+
+
+class Scripted(Recommender):
+    """Its 'parameter' is the epoch count; the validation metric follows a script."""
+
+    def __init__(self, losses=None):
+        self.epoch = 0
+        self.losses = losses
+
+    def prepare(self, train, rating_scale):
+        pass
+
+    def train_epoch(self):
+        self.epoch += 1
+        return self.losses[self.epoch - 1] if self.losses else 10.0 / self.epoch
+
+    def training_loss(self):
+        return 99.0
+
+    def predict(self, users, items):
+        return np.zeros(len(users))
+
+    def score_items(self, users):
+        return np.zeros((len(users), 1))
+
+    def get_state(self):
+        return {"epoch": np.array(self.epoch)}
+
+    def set_state(self, state):
+        self.epoch = int(state["epoch"])
+
+
+def script(values):
+    return lambda m: {"val_metric": values[m.epoch]}
+
+
+def test_best_epoch_is_selected_and_restored():
+    tracker = MemoryTracker()
+    model = Scripted()
+    fit = Trainer(5, tracker, select="val_metric", mode="min").fit(model, script([9, 5, 3, 4, 3.5, 6]))
+    assert fit.best_epoch == 2 and fit.best_value == 3 and model.epoch == 2
+    assert fit.epochs_run == 5
+    assert tracker.series("val_metric") == [(0, 9), (1, 5), (2, 3), (3, 4), (4, 3.5), (5, 6)]
+    assert tracker.series("train_loss")[0] == (0, 99.0)  # step 0: before training
+    assert [s for s, _ in tracker.series("train_loss")] == [0, 1, 2, 3, 4, 5]
+
+
+def test_maximising_and_patience_stop_early():
+    model = Scripted()
+    fit = Trainer(10, MemoryTracker(), select="val_metric", mode="max", patience=2).fit(
+        model, script([0.1, 0.2, 0.5, 0.4, 0.45, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9])
+    )
+    assert fit.epochs_run == 4 and fit.best_epoch == 2 and model.epoch == 2
+
+
+def test_without_a_validation_metric_the_last_epoch_is_kept():
+    model = Scripted()
+    fit = Trainer(3, MemoryTracker(), select="val_metric").fit(model, lambda m: {})
+    assert fit.best_epoch == 3 and fit.best_value is None and model.epoch == 3
+
+
+def test_diverging_loss_stops_with_a_clear_error():
+    with pytest.raises(TrainingError, match="learning_rate"):
+        Trainer(3, MemoryTracker(), select="v").fit(Scripted(losses=[1.0, math.nan, 1.0]), lambda m: {"v": 1.0})
+
+
+@pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"epochs": 2, "mode": "up"}, {"epochs": 2, "patience": 0}])
+def test_bad_trainer_settings(kwargs):
+    with pytest.raises(ConfigError):
+        Trainer(tracker=MemoryTracker(), select="v", **kwargs)
