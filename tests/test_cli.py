@@ -148,7 +148,8 @@ def test_pretraining_series_and_epoch_zero_after_pretraining(tmp_path):
 
 @pytest.mark.slow
 def test_implicit_end_to_end(tmp_path):
-    proc = run_cli(tmp_path, "protocol=implicit", *SMALL[:4], "model.hidden=[16]", "trainer.epochs=2")
+    proc = run_cli(tmp_path, "protocol=implicit", *SMALL[:4], "model.hidden=[16]", "trainer.epochs=2",
+                   "protocol.activity_buckets=[1,20,.inf]")
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (exp,) = [e for e in client.search_experiments() if e.name == "ncae-implicit"]
@@ -161,6 +162,12 @@ def test_implicit_end_to_end(tmp_path):
     assert m["test_hr_at_50"] <= m["test_hr_at_100"] <= m["test_hr_at_250"]
     assert int(p["split.n_test"]) + int(p["split.n_users_too_few"]) == 120
     assert p["model.based"] == "user" and p["model_info.loss_path"] == "gram"
+    # Table 4 option: per-bucket test metrics, user counts that add up, the markdown artifact
+    n_low, n_high = int(p["buckets.n_users_1_20"]), int(p["buckets.n_users_20_inf"])
+    assert n_low + n_high == int(p["split.n_test"])
+    assert "activity_buckets.md" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    if n_low:
+        assert 0.0 <= m["test_hr_at_100_users_1_20"] <= 1.0
     hr = {x.step: x.value for x in client.get_metric_history(run.info.run_id, "val_hr_at_100")}
     assert set(hr) == {0, 1, 2, 3} and hr[3] == max(hr[s] for s in range(3))
 

@@ -174,5 +174,10 @@ def test_activity_buckets_on_constructed_ranks():
     assert rows[0]["ndcg_at_100"] == pytest.approx(0.5)  # (1/log2(2) + 0) / 2
     assert rows[2]["ndcg_at_100"] == pytest.approx(1 / np.log2(4))
     assert "| [10, ∞) | 1 |" in bucket_markdown(rows)
+    assert [r["users"] for r in bucket_table(ranks, activity, [0, "5", 10, ".inf"])] == [2, 3, 1]
+    with pytest.raises(ConfigError):
+        bucket_table(ranks, activity, [0, "many"])
+    with pytest.raises(ConfigError):
+        bucket_table(ranks, activity, [5, 1])
     empty = bucket_table(ranks, activity, [100, 200])
     assert empty[0]["users"] == 0 and np.isnan(empty[0]["hr_at_100"])

@@ -107,4 +107,6 @@ def make_split(data: Interactions, cfg, data_dir: Path, seed: int) -> ExplicitSp
 
         mask = canonical_fold(data, data_dir, int(cfg.fold))
         return canonical_split(data, mask, int(cfg.fold), float(cfg.val_fraction), seed)
+    if kind == "leave_one_out":
+        raise ConfigError("split=leave_one_out is the implicit protocol's split: use protocol=implicit")
     raise ConfigError(f"unknown split kind {kind!r}; choose 'ratio' or 'canonical'")

@@ -10,12 +10,22 @@ from ncae_exp.errors import ConfigError
 from ncae_exp.evaluation.ranking import metrics_from_ranks
 
 
+def _edge(value) -> float:
+    """A bucket edge; YAML's ``.inf`` arrives as a float, the command line's as a string."""
+    if isinstance(value, str) and value.strip().lower() in (".inf", "+.inf", "inf", "+inf"):
+        return float("inf")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"protocol.activity_buckets: {value!r} is not a number") from None
+
+
 def bucket_table(
     ranks: np.ndarray, activity: np.ndarray, edges: Sequence[float], cutoff: int = 100
 ) -> list[dict[str, float]]:
     """One row per bucket [edges[i], edges[i+1]) of ``activity`` (training interactions per
     evaluated user): users, HR@cutoff and NDCG@cutoff (NaN for an empty bucket)."""
-    edges = [float(e) for e in edges]
+    edges = [_edge(e) for e in edges]
     if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
         raise ConfigError(f"protocol.activity_buckets must be >= 2 increasing edges, got {edges}")
     hit, ndcg = metrics_from_ranks(np.asarray(ranks), [cutoff])[cutoff]

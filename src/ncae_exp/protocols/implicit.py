@@ -44,8 +44,7 @@ def make_implicit_split(cfg: DictConfig, data: Interactions) -> tuple[LeaveOneOu
 
 def _log_buckets(cfg, tracker: Tracker, ranks, activity, output_dir: Path) -> None:
     """Paper Table 4: test HR/NDCG@100 by the user's number of training interactions."""
-    edges = [float(e) for e in cfg.protocol.activity_buckets]
-    rows = bucket_table(ranks, activity, edges, cutoff=100)
+    rows = bucket_table(ranks, activity, list(cfg.protocol.activity_buckets), cutoff=100)
     for r in rows:
         tag = f"users_{r['low']:g}_{'inf' if np.isinf(r['high']) else format(r['high'], 'g')}"
         if r["users"]:
