@@ -161,7 +161,7 @@ def test_implicit_end_to_end(tmp_path):
             assert 0.0 <= m[name] <= 1.0, name
     assert m["test_hr_at_50"] <= m["test_hr_at_100"] <= m["test_hr_at_250"]
     assert int(p["split.n_test"]) + int(p["split.n_users_too_few"]) == 120
-    assert p["model.based"] == "user" and p["model_info.loss_path"] == "gram"
+    assert p["model.based"] == "user" and p["model_info.loss_path"] == "dense"  # tanh output
     # Table 4 option: per-bucket test metrics, user counts that add up, the markdown artifact
     n_low, n_high = int(p["buckets.n_users_1_20"]), int(p["buckets.n_users_20_inf"])
     assert n_low + n_high == int(p["split.n_test"])
