@@ -48,7 +48,7 @@ class Recommender(ABC):
 
     @abstractmethod
     def score_items(self, users: np.ndarray) -> np.ndarray:
-        """Dense scores (len(users) × n_items) for ranking every item."""
+        """Dense scores (len(users) × n_items, float32 or float64) for ranking every item."""
 
     @abstractmethod
     def get_state(self) -> dict[str, np.ndarray]:

@@ -186,10 +186,10 @@ class NCAE(Recommender):
         if self.based == "user":
             batch = make_batch(self.x, users, None, 0.0)
             x = tf.SparseTensor(batch.in_indices, batch.in_values, [batch.n_rows, self.x.shape[1]])
-            return self.network.dense_output(x).numpy().astype(np.float64)
+            return self.network.dense_output(x).numpy()
         # Item-based: every item's output vector holds all users; read the asked users' column.
         n_items = self.x.shape[0]
-        scores = np.empty((len(users), n_items), dtype=np.float64)
+        scores = np.empty((len(users), n_items), dtype=np.float32)
         for start in range(0, n_items, self.predict_batch_size):
             rows = np.arange(start, min(start + self.predict_batch_size, n_items))
             batch = make_batch(self.x, rows, None, 0.0)
