@@ -67,6 +67,7 @@ def test_end_to_end_run_is_logged_to_mlflow(tmp_path):
     assert val[4] == min(val[s] for s in range(4)) == m["val_rmse"]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "results.json", "learning_curves.png"} <= artifacts
+    assert "metrics_vs_m.png" not in artifacts  # explicit runs have no ranking metrics
     assert (tmp_path / "out" / "results.json").is_file()
     assert "epoch 3/3" in proc.stderr + proc.stdout
 
@@ -165,7 +166,9 @@ def test_implicit_end_to_end(tmp_path):
     # Table 4 option: per-bucket test metrics, user counts that add up, the markdown artifact
     n_low, n_high = int(p["buckets.n_users_1_20"]), int(p["buckets.n_users_20_inf"])
     assert n_low + n_high == int(p["split.n_test"])
-    assert "activity_buckets.md" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"activity_buckets.md", "metrics_vs_m.png", "learning_curves.png"} <= artifacts
+    assert (tmp_path / "out" / "metrics_vs_m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if n_low:
         assert 0.0 <= m["test_hr_at_100_users_1_20"] <= 1.0
     hr = {x.step: x.value for x in client.get_metric_history(run.info.run_id, "val_hr_at_100")}

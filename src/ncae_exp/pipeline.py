@@ -95,7 +95,7 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
 
 def _write_outputs(output_dir, cfg, tags, final, result, tracker: Tracker) -> None:
     from ncae_exp.serving import save_model
-    from ncae_exp.tracking.plots import learning_curves
+    from ncae_exp.tracking.plots import learning_curves, metrics_vs_cutoff
 
     history, best_epoch = result.fit.history, result.fit.best_epoch
 
@@ -109,8 +109,10 @@ def _write_outputs(output_dir, cfg, tags, final, result, tracker: Tracker) -> No
     results_path.write_text(json.dumps(results, indent=2))
     title = f"{cfg.model.name} on {tags['dataset']} ({tags['protocol']})"
     plot = learning_curves(history, output_dir / "learning_curves.png", best_epoch=best_epoch, title=title)
-    for path in (output_dir / "config.yaml", results_path, plot):
-        tracker.log_artifact(path)
+    at_m = metrics_vs_cutoff(final, output_dir / "metrics_vs_m.png", title=title)
+    for path in (output_dir / "config.yaml", results_path, plot, at_m):
+        if path is not None:
+            tracker.log_artifact(path)
     # The selected model's parameters with the config that rebuilds it (ncae-recommend).
     model_dir = save_model(result.model, cfg, output_dir / "model")
     for path in sorted(model_dir.iterdir()):

@@ -11,9 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def learning_curves(history: list[dict[str, float]], path: Path, best_epoch: int | None = None, title: str = "") -> Path:
-    """Training objective (left) and every ``*_rmse`` / ``*_hr_at_*`` series (right) per epoch."""
+    """Training objective (left) and the headline series (right) per epoch: every ``*_rmse``,
+    and HR/NDCG at 100 (the other cutoffs are in MLflow and in metrics_vs_m.png)."""
     steps = [h["step"] for h in history]
-    metric_keys = sorted({k for h in history for k in h if k not in ("step", "train_loss")})
+    metric_keys = sorted({k for h in history for k in h if k.endswith(("_rmse", "_at_100"))})
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4))
     ax_loss.plot(steps, [h.get("train_loss") for h in history], marker=".", label="train_loss")
     ax_loss.set_xlabel("epoch")
@@ -31,6 +32,28 @@ def learning_curves(history: list[dict[str, float]], path: Path, best_epoch: int
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def metrics_vs_cutoff(final: dict[str, float], path: Path, title: str = "") -> Path | None:
+    """HR@M and NDCG@M against M (the paper's Fig. 9-10) from a run's final test metrics;
+    None when the run has no ranking metrics."""
+    cutoffs = sorted(int(k.rsplit("_", 1)[1]) for k in final if k.startswith("test_hr_at_"))
+    if not cutoffs:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name in ("hr", "ndcg"):
+        ax.plot(cutoffs, [final[f"test_{name}_at_{m}"] for m in cutoffs], marker="o", label=f"test {name.upper()}@M")
+    ax.set_xlabel("M (length of the ranked list)")
+    ax.set_xticks(cutoffs)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
