@@ -10,6 +10,14 @@ matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def learning_curves(history: list[dict[str, float]], path: Path, best_epoch: int | None = None, title: str = "") -> Path:
     """Training objective (left) and the headline series (right) per epoch: every ``*_rmse``,
     and HR/NDCG at 100 (the other cutoffs are in MLflow and in metrics_vs_m.png)."""
@@ -32,11 +40,7 @@ def learning_curves(history: list[dict[str, float]], path: Path, best_epoch: int
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def metrics_vs_cutoff(final: dict[str, float], path: Path, title: str = "") -> Path | None:
@@ -54,8 +58,4 @@ def metrics_vs_cutoff(final: dict[str, float], path: Path, title: str = "") -> P
     ax.legend()
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

@@ -88,6 +88,16 @@ def epoch_batches(
         yield make_batch(x, order[start : start + batch_size], mask, q)
 
 
+def epoch_mean(step, x: sp.csr_matrix, batch_size: int, q: float, rng: np.random.Generator) -> float:
+    """Run ``step(*batch_tensors(batch))`` over one epoch of batches; the mean of its
+    returned loss, weighted by rows per batch."""
+    total, rows = 0.0, 0
+    for batch in epoch_batches(x, batch_size, q, rng):
+        total += float(step(*batch_tensors(batch))) * batch.n_rows
+        rows += batch.n_rows
+    return total / max(rows, 1)
+
+
 # The tf.function input signature of a batch (fixed dtypes, free sizes: no retracing).
 BATCH_SIGNATURE = (
     tf.TensorSpec([None, 2], tf.int64),  # in_indices

@@ -84,7 +84,7 @@ class NCAEImplicit(NCAE):
     def eq11_per_row(self, in_indices, in_values, n_rows, t_rows, t_cols, path: str) -> tf.Tensor:
         """Eq. 11 for each input row of a batch, by the Gram or the dense path."""
         net = self.network
-        x = tf.SparseTensor(in_indices, in_values, tf.stack([n_rows, self.x.shape[1]]))
+        x = self.sparse_input(in_indices, in_values, n_rows)
         h = net.encode(x)
         if path == "gram":
             obs_pred = net.output_layer(h, t_rows, t_cols)  # linear output: ŷ at observed pairs

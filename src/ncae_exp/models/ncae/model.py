@@ -17,7 +17,7 @@ import tensorflow as tf
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
-from ncae_exp.models.ncae.batches import BATCH_SIGNATURE, batch_tensors, epoch_batches, make_batch
+from ncae_exp.models.ncae.batches import BATCH_SIGNATURE, epoch_mean, make_batch
 from ncae_exp.models.ncae.losses import eq5_loss, eq6_objective
 from ncae_exp.models.ncae.network import NCAENetwork
 from ncae_exp.models.ncae.pretrain import PretrainSchedule, run_schedule
@@ -120,9 +120,13 @@ class NCAE(Recommender):
             return {}
         return {"pretrain_seconds": run_schedule(self, self.pretrain_schedule, log_metrics)}
 
+    def sparse_input(self, in_indices, in_values, n_rows) -> tf.SparseTensor:
+        """The (n_rows × input dim) sparse batch the network reads."""
+        return tf.SparseTensor(in_indices, in_values, tf.stack([tf.cast(n_rows, tf.int64), self.x.shape[1]]))
+
     # -- the training step ---------------------------------------------------------------
     def _objective(self, in_indices, in_values, n_rows, t_rows, t_cols, t_values, t_dropped):
-        x = tf.SparseTensor(in_indices, in_values, tf.stack([n_rows, self.x.shape[1]]))
+        x = self.sparse_input(in_indices, in_values, n_rows)
         pred = self.network(x, t_rows, t_cols)
         per_row = eq5_loss(pred, t_values, t_dropped, t_rows, tf.cast(n_rows, tf.int32), self.alpha, self.beta)
         return eq6_objective(per_row, self.network.regularized_weights, self.l2)
@@ -138,26 +142,17 @@ class NCAE(Recommender):
         return self._objective(*batch)
 
     def train_epoch(self) -> float:
-        total, weight = 0.0, 0
-        for batch in epoch_batches(self.x_fit, self.batch_size, self.dropout, self.rng):
-            total += float(self._train_step(*batch_tensors(batch))) * batch.n_rows
-            weight += batch.n_rows
-        return total / max(weight, 1)
+        return epoch_mean(self._train_step, self.x_fit, self.batch_size, self.dropout, self.rng)
 
     def training_loss(self) -> float:
         # Same corruption process as an epoch, on a separate generator so that measuring
         # does not shift the training randomness.
         rng = np.random.default_rng(self.seed + 1_000_003)
-        total, weight = 0.0, 0
-        for batch in epoch_batches(self.x_fit, self.batch_size, self.dropout, rng):
-            total += float(self._loss_step(*batch_tensors(batch))) * batch.n_rows
-            weight += batch.n_rows
-        return total / max(weight, 1)
+        return epoch_mean(self._loss_step, self.x_fit, self.batch_size, self.dropout, rng)
 
     # -- inference -----------------------------------------------------------------------
     def _predict_eager(self, in_indices, in_values, n_rows, t_rows, t_cols):
-        x = tf.SparseTensor(in_indices, in_values, tf.stack([n_rows, self.x.shape[1]]))
-        return self.network(x, t_rows, t_cols)
+        return self.network(self.sparse_input(in_indices, in_values, n_rows), t_rows, t_cols)
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
@@ -185,7 +180,7 @@ class NCAE(Recommender):
         users = np.asarray(users, dtype=np.int64)
         if self.based == "user":
             batch = make_batch(self.x, users, None, 0.0)
-            x = tf.SparseTensor(batch.in_indices, batch.in_values, [batch.n_rows, self.x.shape[1]])
+            x = self.sparse_input(batch.in_indices, batch.in_values, batch.n_rows)
             return self.network.dense_output(x).numpy()
         # Item-based: every item's output vector holds all users; read the asked users' column.
         n_items = self.x.shape[0]
@@ -193,7 +188,7 @@ class NCAE(Recommender):
         for start in range(0, n_items, self.predict_batch_size):
             rows = np.arange(start, min(start + self.predict_batch_size, n_items))
             batch = make_batch(self.x, rows, None, 0.0)
-            x = tf.SparseTensor(batch.in_indices, batch.in_values, [batch.n_rows, self.x.shape[1]])
+            x = self.sparse_input(batch.in_indices, batch.in_values, batch.n_rows)
             scores[:, rows] = tf.gather(self.network.dense_output(x), users, axis=1).numpy().T
         return scores
 

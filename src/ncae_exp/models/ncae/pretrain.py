@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from ncae_exp.errors import ConfigError, TrainingError
-from ncae_exp.models.ncae.batches import BATCH_SIGNATURE, batch_tensors, epoch_batches
+from ncae_exp.models.ncae.batches import BATCH_SIGNATURE, epoch_mean
 from ncae_exp.models.ncae.layers import GatheredOutput, TanhDense
 from ncae_exp.models.ncae.losses import eq5_loss, l2_penalty
 
@@ -119,7 +119,7 @@ def run_stage(model, stage: Stage, epochs: int, log_metrics: LogFn) -> None:
     q = 0.0 if stage.kind == "ur" else model.dropout  # "ur": reconstruct the uncorrupted input
 
     def loss_fn(in_indices, in_values, n_rows, t_rows, t_cols, t_values, t_dropped):
-        x = tf.SparseTensor(in_indices, in_values, tf.stack([n_rows, dim]))
+        x = model.sparse_input(in_indices, in_values, n_rows)
         if stage.kind == "v":  # Eq. 15: the full network, only W_L, b_L trainable; no L2
             pred = net(x, t_rows, t_cols)
             return tf.reduce_mean(eq5_loss(pred, t_values, t_dropped, t_rows, tf.cast(n_rows, tf.int32), model.alpha, model.beta))
@@ -144,11 +144,7 @@ def run_stage(model, stage: Stage, epochs: int, log_metrics: LogFn) -> None:
         return loss
 
     for epoch in range(1, epochs + 1):
-        total, rows = 0.0, 0
-        for batch in epoch_batches(model.x_fit, model.batch_size, q, model.rng):
-            total += float(step(*batch_tensors(batch))) * batch.n_rows
-            rows += batch.n_rows
-        value = total / max(rows, 1)
+        value = epoch_mean(step, model.x_fit, model.batch_size, q, model.rng)
         if not np.isfinite(value):
             raise TrainingError(f"{stage.metric} became {value} at epoch {epoch}; lower model.learning_rate")
         log_metrics({stage.metric: value}, epoch)
