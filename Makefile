@@ -35,7 +35,7 @@ ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port $${PORT:-5000}
 
 bench: $(STAMP)
-	$(BIN)/python scripts/bench.py --out bench.json $(ARGS)
+	$(BIN)/ncae-bench --out bench.json $(ARGS)
 
 clean-cache:
 	rm -rf data/processed

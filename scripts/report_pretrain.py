@@ -57,25 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow.exceptions import MlflowException
 
     from ncae_exp.errors import NcaeError
-    from ncae_exp.reports import pretrain as rp
+    from ncae_exp.reports.fig5 import fig5_warnings
+    from ncae_exp.reports.pretrain import log_report, report_markdown, write_report
+    from ncae_exp.reports.runs import collect_runs, open_store
 
     try:
-        client = rp.open_store(args.tracking_uri)
-        runs = rp.collect_runs(
+        client = open_store(args.tracking_uri)
+        runs = collect_runs(
             client,
             parent_run_id=args.parent_run_id,
             experiment=args.experiment,
             dataset=args.dataset,
             params=params,
         )
-        paths = rp.write_report(runs, args.out)
-        print(rp.table2_markdown(runs))
-        print(rp.fig5_markdown(runs, image=None))
-        for note in rp.fig5_warnings(runs):
+        paths = write_report(runs, args.out)
+        print(report_markdown(runs, image=None))
+        for note in fig5_warnings(runs):
             print(f"{PROG}: warning: {note}", file=sys.stderr)
         print("wrote " + ", ".join(str(p) for p in paths))
         if not args.no_log:
-            run_id = rp.log_report(client, runs, paths, parent_run_id=args.parent_run_id)
+            run_id = log_report(client, runs, paths, parent_run_id=args.parent_run_id)
             print(f"logged {', '.join(p.name for p in paths)} to MLflow run {run_id}")
     except (NcaeError, MlflowException, OSError) as err:
         text = " ".join(str(err).split()) or type(err).__name__

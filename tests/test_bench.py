@@ -1,6 +1,6 @@
-"""scripts/bench.py on tiny shapes: the JSON's keys and values, --out, --only. Never speeds."""
+"""The benchmark (ncae_exp.bench, `ncae-bench`, scripts/bench.py) on tiny shapes: the JSON's
+keys and values, --out, --only, the arguments. Never speeds."""
 
-import importlib.util
 import json
 import math
 import os
@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+import ncae_exp.bench as bench
+from ncae_exp.bench import cli, configs, lastfm, measure
+from ncae_exp.data.registry import get_spec
+
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "bench.py"
 
 # The contract's keys (docs/contract.md, "Other entry points") and the others the benchmark
 # promises, each a positive finite number.
@@ -23,7 +26,8 @@ NUMBERS = {
         "batch_build_seconds", "epoch_seconds_sparse_estimate", "predict_seconds", "n_batches", "nnz",
     ],
     "lastfm_implicit": CONTRACT["lastfm_implicit"] + [
-        "first_epoch_seconds", "epoch_seconds_dense_path", "dense_path_over_gram", "n_batches", "nnz",
+        "first_epoch_seconds", "epoch_seconds_gram_path", "epoch_seconds_dense_path", "dense_path_over_gram",
+        "n_batches", "nnz",
     ],
 }
 TINY = {
@@ -32,21 +36,13 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("ncae_bench_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def tiny(bench, monkeypatch, tmp_path):
-    """The benchmark on tiny shapes, with a data directory without the Lastfm archive."""
+def tiny(monkeypatch, tmp_path):
+    """The benchmark's CLI on tiny shapes, with a data directory without the Lastfm archive."""
     for section, shape in TINY.items():
         monkeypatch.setitem(bench.SHAPES, section, {**bench.SHAPES[section], **shape})
     monkeypatch.setenv("NCAE_DATA_DIR", str(tmp_path / "no-data"))
-    return bench
+    return cli
 
 
 def positive_finite(value) -> bool:
@@ -62,18 +58,42 @@ def test_full_run_writes_every_figure(tiny, tmp_path, capsys):
     for section, keys in NUMBERS.items():
         bad = {k: result[section].get(k) for k in keys if not positive_finite(result[section].get(k))}
         assert not bad, f"{section}: missing or not positive finite: {bad}"
+    # ml10m_shape: model=ncae_paper (item-based DOUBLE K=500) on the registry's rating scale.
     ml = result["ml10m_shape"]
-    assert ml["hidden"] == [500, 500] and ml["based"] == "item" and ml["nnz"] == 5_000
+    assert ml["config_overrides"] == ["model=ncae_paper", "seed=0"]
+    assert ml["hidden"] == [500, 500] and ml["based"] == "item" and ml["batch_size"] == 128 and ml["nnz"] == 5_000
+    spec = get_spec("ml-10m")
+    assert ml["rating_scale"] == [spec.rating_scale.low, spec.rating_scale.high] and ml["rating_step"] == spec.rating_step
     assert ml["dense_reference_method"].startswith("median step x n_batches")
     assert ml["predict_pairs"] == 2_000
-    lastfm = result["lastfm_implicit"]
-    assert lastfm["source"] == "synthetic" and lastfm["based"] == "user" and lastfm["loss_path"] == "gram"
-    assert lastfm["hidden"] == [128]
+
+    # lastfm_implicit: the contract's figures are protocol=implicit's defaults (the model and
+    # feedback config say which output and loss path); the Gram/dense pair has a linear output.
+    lastfm_ = result["lastfm_implicit"]
+    default_cfg = configs.compose_config(lastfm.DEFAULT)
+    assert lastfm_["source"] == "synthetic" and lastfm_["based"] == default_cfg.model.based == "user"
+    assert lastfm_["hidden"] == list(default_cfg.model.hidden)
+    output = default_cfg.model.feedback.output
+    assert lastfm_["output"] == output
+    assert lastfm_["loss_path"] == {"linear": "gram", "tanh": "dense"}[output]  # loss_path=auto
+    assert lastfm_["eval_cutoffs"] == list(default_cfg.protocol.cutoffs)
+    assert lastfm_["n_augmented_rows"] >= 0
+    figures = lastfm_["configurations"]
+    assert figures["epoch_seconds"] == figures["eval_seconds"]
+    assert figures["epoch_seconds"]["overrides"] == ["protocol=implicit", "seed=0"]
+    assert (figures["epoch_seconds"]["output"], figures["epoch_seconds"]["loss_path"]) == (output, lastfm_["loss_path"])
+    assert figures["epoch_seconds"]["omega"] == default_cfg.model.feedback.omega
+    for key, path in (("epoch_seconds_gram_path", "gram"), ("epoch_seconds_dense_path", "dense")):
+        assert (figures[key]["output"], figures[key]["loss_path"]) == ("linear", path)
+        assert figures[key]["overrides"][-2:] == ["model.feedback.output=linear", f"model.feedback.loss_path={path}"]
+    assert lastfm_["dense_path_over_gram"] == pytest.approx(
+        lastfm_["epoch_seconds_dense_path"] / lastfm_["epoch_seconds_gram_path"], rel=1e-2
+    )
 
     env = result["environment"]
     assert env["device"] in ("cpu", "gpu") and env["tensorflow"] and env["cpu_count"] >= 1 and env["date"]
     assert result["settings"] == {
-        "quick": True, "repeats": 1, "dense_steps": 3, "sections": list(tiny.SECTIONS), "seed": 0,
+        "quick": True, "repeats": 1, "dense_steps": 3, "sections": list(bench.SECTIONS), "seed": 0,
     }
     assert positive_finite(result["total_seconds"])
     assert [p.name for p in tmp_path.iterdir() if p.name != "no-data"] == ["bench.json"]  # no temp left
@@ -92,15 +112,15 @@ def test_only_restricts_the_sections(tiny, tmp_path):
     assert all(positive_finite(result["lastfm_implicit"][k]) for k in CONTRACT["lastfm_implicit"])
 
 
-def test_json_is_replaced_atomically(bench, tmp_path):
+def test_json_is_replaced_atomically(tmp_path):
     path = tmp_path / "sub" / "bench.json"
-    bench.write_json_atomic(path, {"a": 1.5})
+    measure.write_json_atomic(path, {"a": 1.5})
     assert json.loads(path.read_text()) == {"a": 1.5}
-    bench.write_json_atomic(path, {"a": 2})
+    measure.write_json_atomic(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 2}
     # A failure half-way (NaN is refused) leaves the previous file whole and no temp file.
     with pytest.raises(ValueError):
-        bench.write_json_atomic(path, {"a": float("nan")})
+        measure.write_json_atomic(path, {"a": float("nan")})
     assert json.loads(path.read_text()) == {"a": 2}
     assert [p.name for p in path.parent.iterdir()] == ["bench.json"]
     umask = os.umask(0)
@@ -108,33 +128,69 @@ def test_json_is_replaced_atomically(bench, tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # like open(), not mkstemp's 0600
 
 
-def test_rounding_keeps_small_figures_positive(bench):
-    assert bench.rounded({"x": [1.23456789e-5, 123456.789], "n": 3, "s": "a"}) == {
+def test_rounding_keeps_small_figures_positive():
+    assert measure.rounded({"x": [1.23456789e-5, 123456.789], "n": 3, "s": "a"}) == {
         "x": [1.235e-5, 123500.0], "n": 3, "s": "a",
     }
 
 
-def test_arguments(bench, monkeypatch, tmp_path):
+def test_arguments(monkeypatch, tmp_path):
     monkeypatch.setenv("NCAE_DATA_DIR", str(tmp_path))
-    args = bench.parse_args(["--quick"])
+    args = cli.parse_args(["--quick"])
     assert (args.repeats, args.dense_steps, args.only, args.out, args.data_dir) == (1, 3, None, None, tmp_path)
-    args = bench.parse_args(["--repeats", "4", "--only", "ml10m_shape"])
+    args = cli.parse_args(["--repeats", "4", "--only", "ml10m_shape"])
     assert (args.repeats, args.dense_steps, args.only) == (4, 5, "ml10m_shape")
     for bad in (["--only", "ml-10m"], ["--repeats", "0"], ["--dense-steps", "-1"]):
         with pytest.raises(SystemExit) as err:
-            bench.parse_args(bad)
+            cli.parse_args(bad)
         assert err.value.code == 2
 
 
-def test_lastfm_source_follows_the_archive(bench, real_archive):
+def test_lastfm_source_follows_the_archive(real_archive):
     """With the real archive in place the benchmark uses it (and says so)."""
     archive = real_archive("lastfm")
-    data, source = bench.load_lastfm(archive.parent.parent, bench.SHAPES["lastfm_implicit"])
+    data, source = lastfm.load_lastfm(archive.parent.parent, bench.SHAPES["lastfm_implicit"])
     assert source == "real" and data.n_users == 1_892 and data.n_items == 17_632
 
 
-def test_quick_never_shrinks_the_shapes(bench):
+def test_quick_never_shrinks_the_shapes():
+    """The shapes are the dataset registry's (no copies), at full size."""
+    ml, fm = get_spec("ml-10m"), get_spec("lastfm")
+    assert bench.SHAPES["ml10m_shape"] == {
+        "n_users": ml.n_users, "n_items": ml.n_items, "n_ratings": ml.n_ratings,
+        "rating_scale": (ml.rating_scale.low, ml.rating_scale.high), "rating_step": ml.rating_step,
+        "predict_pairs": 1_000_000,
+    }
     assert bench.SHAPES["ml10m_shape"]["n_ratings"] == 10_000_054
     assert (bench.SHAPES["ml10m_shape"]["n_users"], bench.SHAPES["ml10m_shape"]["n_items"]) == (69_878, 10_677)
-    assert bench.SHAPES["ml10m_shape"]["predict_pairs"] == 1_000_000
+    assert bench.SHAPES["ml10m_shape"]["rating_scale"] == (0.5, 5.0)
+    assert bench.SHAPES["lastfm_implicit"] == {"n_users": fm.n_users, "n_items": fm.n_items, "n_ratings": fm.n_ratings}
     assert bench.SHAPES["lastfm_implicit"] == {"n_users": 1_892, "n_items": 17_632, "n_ratings": 92_834}
+
+
+def test_models_come_from_the_configs():
+    """Each section's model is the one `ncae-run` builds from the same overrides."""
+    from ncae_exp.bench import ml10m
+
+    paper, _ = configs.build(ml10m.OVERRIDES)
+    assert (paper.based, paper.hidden, paper.l2, paper.batch_size) == ("item", [500, 500], 0.0002, 128)
+    assert paper.feedback.name == "explicit"
+    default, cfg = configs.build(lastfm.DEFAULT)
+    assert cfg.protocol.name == "implicit" and default.feedback.name == "implicit"
+    assert (default.based, default.hidden, default.feedback.output) == (
+        cfg.model.based, list(cfg.model.hidden), cfg.model.feedback.output,
+    )
+    gram, _ = configs.build(lastfm.GRAM)
+    dense, _ = configs.build(lastfm.DENSE)
+    assert (gram.feedback.output, gram.feedback.loss_path) == ("linear", "gram")
+    assert (dense.feedback.output, dense.feedback.loss_path) == ("linear", "dense")
+    assert (gram.hidden, gram.l2, gram.feedback.omega) == (default.hidden, default.l2, default.feedback.omega)
+
+
+def test_entry_points():
+    """`make bench` runs the console script; scripts/bench.py stays a shim over the same main."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'ncae-bench = "ncae_exp.bench.cli:main"' in pyproject
+    assert "$(BIN)/ncae-bench --out bench.json $(ARGS)" in (ROOT / "Makefile").read_text()
+    shim = (ROOT / "scripts" / "bench.py").read_text()
+    assert "from ncae_exp.bench.cli import main" in shim and len(shim.splitlines()) <= 3

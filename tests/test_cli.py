@@ -58,7 +58,7 @@ def test_end_to_end_run_is_logged_to_mlflow(tmp_path):
     assert 0.3 < m["test_rmse"] < 2.5 and 0.3 < m["val_rmse"] < 2.5
     assert m["epoch_seconds"] > 0 and m["fit_seconds"] >= m["epoch_seconds"]
     assert t["protocol"] == "explicit" and t["dataset"] == "synthetic" and t["model"] == "ncae"
-    assert p["model.hidden"] == "[16]" and p["trainer.epochs"] == "3" and p["trainer.batch_size"] == "128"
+    assert p["model.hidden"] == "[16]" and p["trainer.epochs"] == "3" and p["model.batch_size"] == "128"
     assert p["data.n_ratings"] == "3000" and int(p["split.n_test"]) == 300
     loss = client.get_metric_history(run.info.run_id, "train_loss")
     assert sorted(x.step for x in loss) == [0, 1, 2, 3]
@@ -126,8 +126,11 @@ def test_sweep_has_one_parent_run_with_a_child_per_job(tmp_path):
     parent = parents[0]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.params["seed"] for r in children) == ["1", "2"]
-    best = min(r.data.metrics["test_rmse"] for r in children)
-    assert parent.data.metrics["best_test_rmse"] == pytest.approx(best)
+    # the best child is chosen on validation (protocol.select, protocol.mode), never on test
+    best = min(children, key=lambda r: r.data.metrics["val_rmse"])
+    assert parent.data.metrics["best_val_rmse"] == pytest.approx(best.data.metrics["val_rmse"])
+    assert parent.data.tags["ncae.best_child"] == best.info.run_id
+    assert not [k for k in parent.data.metrics if k.startswith("best_test")]
     assert parent.data.metrics["n_children"] == 2
     assert "sweep_children.csv" in {a.path for a in client.list_artifacts(parent.info.run_id)}
 
@@ -187,7 +190,7 @@ def test_recommend_from_a_logged_model(tmp_path):
     from omegaconf import OmegaConf
 
     from ncae_exp.data.loader import load_dataset
-    from ncae_exp.serving import download_model, rebuild
+    from ncae_exp.serving.rebuild import download_model, rebuild
 
     assert run_cli(tmp_path, *SMALL).returncode == 0
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

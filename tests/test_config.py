@@ -44,7 +44,10 @@ def test_every_option_composes_and_resolves(group, option):
         path = CONF / group / f"{option}.yaml"
         raw = OmegaConf.to_container(OmegaConf.load(path))
         raw.pop("defaults", None)
-        if path.read_text().startswith("# @package _global_"):
+        if group == "model":
+            # a model file has its own defaults (the protocol's feedback node, a parent model)
+            assert cfg.model._target_ and _contains(OmegaConf.to_container(cfg.model), raw)
+        elif path.read_text().startswith("# @package _global_"):
             # a global option (a protocol) sets keys across groups: each must land as written
             for key, value in raw.items():
                 assert _contains(OmegaConf.to_container(cfg[key]), value), key
@@ -57,7 +60,8 @@ def test_every_option_composes_and_resolves(group, option):
 def test_defaults_are_the_explicit_ml100k_slice():
     cfg = _compose([])
     assert cfg.protocol.name == "explicit" and cfg.dataset.name == "ml-100k" and cfg.model.name == "ncae"
-    assert cfg.pretrain.name == "none" and cfg.trainer.batch_size == 128
+    assert cfg.pretrain.name == "none" and cfg.trainer.batch_size is None and cfg.model.batch_size == 128
+    assert cfg.model.feedback._target_.endswith("ExplicitFeedback") and cfg.objective == "val_rmse"
     assert cfg.split.kind == "ratio" and (cfg.split.train, cfg.split.val, cfg.split.test) == (0.8, 0.1, 0.1)
 
 
@@ -65,7 +69,10 @@ def test_implicit_protocol_picks_its_own_defaults_and_overrides_still_win():
     cfg = _compose(["protocol=implicit"])
     assert cfg.dataset.name == "lastfm" and cfg.split.kind == "leave_one_out"
     assert cfg.model.based == "user" and list(cfg.model.hidden) == [128] and cfg.trainer.epochs == 30
-    assert cfg.objective == "test_hr_at_100" and 50 in cfg.protocol.cutoffs and 100 in cfg.protocol.cutoffs
+    assert cfg.objective == "val_hr_at_100" and cfg.protocol.mode == "max"
+    assert 50 in cfg.protocol.cutoffs and 100 in cfg.protocol.cutoffs
+    assert cfg.model.feedback._target_.endswith("ImplicitFeedback") and cfg.model.feedback.omega == 0.25
+    assert "alpha" not in cfg.model.feedback  # explicit-only settings do not leak into implicit
     cfg = _compose(["protocol=implicit", "dataset=ml-100k", "model.hidden=[64]", "trainer.epochs=3"])
     assert cfg.dataset.name == "ml-100k" and list(cfg.model.hidden) == [64] and cfg.trainer.epochs == 3
 
@@ -74,6 +81,35 @@ def test_paper_experiment_overrides(monkeypatch):
     cfg = _compose(["+experiment=paper_ml10m"])
     assert cfg.dataset.name == "ml-10m" and list(cfg.model.hidden) == [500, 500]
     assert cfg.model.based == "item" and cfg.model.l2 == 0.0002 and cfg.trainer.epochs == 60
+
+
+def test_paper_model_under_each_protocol():
+    cfg = _compose(["model=ncae_paper"])
+    assert cfg.model.name == "ncae" and list(cfg.model.hidden) == [500, 500] and cfg.model.l2 == 0.0002
+    cfg = _compose(["model=ncae_paper", "protocol=implicit"])  # protocol_model/implicit_ncae_paper.yaml
+    assert cfg.model.based == "user" and list(cfg.model.hidden) == [128] and cfg.model.l2 == 0.01
+    assert cfg.model.feedback.omega == 0.5 and cfg.trainer.epochs == 30
+    cfg = _compose(["+experiment=fig9"])
+    assert cfg.model.feedback.omega == 0.5
+
+
+def _yaml_files(group):
+    return sorted((CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", ["protocol", "experiment"])
+def test_protocols_and_experiments_never_write_model_keys(group):
+    """A model's settings live in its own config (or a protocol_model specialisation):
+    protocol and experiment files select a model config, they never set model.* keys."""
+    for path in _yaml_files(group):
+        raw = OmegaConf.to_container(OmegaConf.load(path))
+        assert "model" not in raw, f"{path.name} sets model keys"
+
+
+def test_every_model_config_has_a_target():
+    for path in _yaml_files("model"):
+        cfg = _compose([f"model={path.stem}"])
+        assert cfg.model._target_, path.name
 
 
 def test_env_overrides_data_dir_and_tracking_uri(monkeypatch):
@@ -86,3 +122,12 @@ def test_env_overrides_data_dir_and_tracking_uri(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     cfg = _compose([])
     assert cfg.paths.data_dir == "data" and cfg.mlflow.tracking_uri == "sqlite:///mlflow.db"
+
+
+def test_trainer_batch_size_replaces_the_models_own():
+    from ncae_exp.pipeline import resolve
+
+    cfg = resolve(_compose([]))
+    assert cfg.model.batch_size == 128 and cfg.model.seed == 0  # interpolations resolved
+    cfg = resolve(_compose(["trainer.batch_size=32", "seed=4"]))
+    assert cfg.model.batch_size == 32 and cfg.model.seed == 4 and cfg.model.pretrain.name == "none"

@@ -4,6 +4,8 @@ import hashlib
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -144,16 +146,42 @@ def test_unknown_dataset_name(tmp_path):
         get_spec(None)
 
 
-def test_registry_and_configs_agree():
+def test_every_dataset_has_a_config_and_every_config_a_dataset():
+    """A dataset is added in two places, the registry and conf/dataset/: neither half alone.
+    The configs repeat no facts: a real dataset's ``url`` is null (the registry's URL)."""
     assert set(DATASETS) == {p.stem for p in CONF.glob("*.yaml")}
     for name, spec in DATASETS.items():
         cfg = OmegaConf.load(CONF / f"{name}.yaml")
         assert cfg.name == name
-        if spec.archive is None:
-            continue
-        assert cfg.url == spec.url
-        assert spec.url == "https://files.grouplens.org/datasets/" + (
-            f"movielens/{name}.zip" if name.startswith("ml-") else f"hetrec2011/{spec.archive}"
-        )
-        assert spec.has_timestamps == (name != "lastfm")
-        assert (spec.rating_scale is None) == (name in ("lastfm", "delicious"))
+        if spec.archive is not None:
+            assert set(cfg) == {"name", "url"} and cfg.url is None, name
+            assert spec.url.endswith("/" + spec.archive) and spec.parser is not None
+
+
+def test_null_url_downloads_from_the_registry_url(tmp_path, monkeypatch):
+    cfg = OmegaConf.load(CONF / "ml-100k.yaml")
+    urls = []
+
+    def fake_download(url, dest):
+        urls.append(url)
+        raise DataError("stop")
+
+    monkeypatch.setattr(loader, "download", fake_download)
+    with pytest.raises(DataError, match="stop"):
+        load_dataset(cfg, tmp_path)
+    assert urls == [get_spec("ml-100k").url]
+
+
+def test_facts_table_lists_every_dataset():
+    out = subprocess.run(
+        [sys.executable, "-m", "ncae_exp.data"], capture_output=True, text=True, check=True
+    ).stdout
+    lines = out.strip().split("\n")
+    assert len(lines) == 2 + len(DATASETS) and all(line.startswith("| ") for line in lines)
+    for name in DATASETS:
+        assert sum(line.startswith(f"| `{name}` |") for line in lines) == 1
+    ml100k = next(line for line in lines if line.startswith("| `ml-100k` |"))
+    assert "| https://files.grouplens.org/datasets/movielens/ml-100k.zip |" in ml100k
+    assert "| 943 | 1,682 | 100,000 | 1–5, whole stars | yes |" in ml100k
+    lastfm = next(line for line in lines if line.startswith("| `lastfm` |"))
+    assert "| 1,892 | 17,632 | 92,834 | implicit: listening count | no |" in lastfm

@@ -6,8 +6,8 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from ncae_exp.errors import ConfigError
-from ncae_exp.models.ncae.batches import batch_tensors, epoch_batches
-from ncae_exp.models.ncae.implicit import NCAEImplicit
+from ncae_exp.models.ncae import NCAE, ImplicitFeedback
+from ncae_exp.models.ncae.batches import epoch_batches, sparse_input
 from ncae_exp.models.ncae.losses import eq11_dense, eq11_gram
 
 
@@ -42,16 +42,15 @@ def test_gram_path_equals_dense_path_loss_and_gradients(hidden):
     rng = np.random.default_rng(1)
     dense = (rng.random((40, 30)) < 0.15).astype(np.float32)
     dense[:, 7] = 0  # an item nobody interacted with: c = 0 there
-    m = NCAEImplicit(hidden=hidden, based="user", dropout=0.5, l2=0.01, batch_size=64, seed=2,
-                     output="linear", augment_p=1.0)
-    m.prepare(sp.csr_matrix(dense))
+    feedback = ImplicitFeedback(output="linear", augment_p=1.0)
+    m = NCAE(feedback, hidden=hidden, based="user", dropout=0.5, l2=0.01, batch_size=64, seed=2)
+    m.prepare(sp.csr_matrix(dense), None)
     batch = next(epoch_batches(m.x_fit, 64, 0.5, np.random.default_rng(3)))
-    args = [tf.constant(t) for t in batch_tensors(batch)][:5]
     variables = m.network.trainable_variables
     results = {}
     for path in ("gram", "dense"):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(m.eq11_per_row(*args, path))
+            loss = tf.reduce_mean(feedback.eq11_per_row(m.network, sparse_input(batch, m.dim), batch, path))
         results[path] = (float(loss), [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, variables)])
     assert results["gram"][0] == pytest.approx(results["dense"][0], rel=1e-4)
     for v, g_gram, g_dense in zip(variables, results["gram"][1], results["dense"][1]):
@@ -64,9 +63,9 @@ def test_implicit_model_trains_and_ranks_observed_items_up():
     dense = np.zeros((60, 40), np.float32)
     dense[:30, :20] = rng.random((30, 20)) < 0.5
     dense[30:, 20:] = rng.random((30, 20)) < 0.5
-    m = NCAEImplicit(hidden=[8], based="user", dropout=0.5, l2=0.001, learning_rate=0.01, batch_size=16, seed=0,
-                     c0=8.0, augment_p=1.0)
-    m.prepare(sp.csr_matrix(dense))
+    m = NCAE(ImplicitFeedback(c0=8.0, augment_p=1.0), hidden=[8], based="user", dropout=0.5, l2=0.001,
+             learning_rate=0.01, batch_size=16, seed=0)
+    m.prepare(sp.csr_matrix(dense), None)
     first = m.train_epoch()
     for _ in range(30):
         last = m.train_epoch()
@@ -78,8 +77,8 @@ def test_implicit_model_trains_and_ranks_observed_items_up():
 
 def test_implicit_settings_are_validated():
     with pytest.raises(ConfigError, match="gram"):
-        NCAEImplicit(hidden=[4], output="tanh", loss_path="gram")
+        ImplicitFeedback(output="tanh", loss_path="gram")
     with pytest.raises(ConfigError, match="augment_p"):
-        NCAEImplicit(hidden=[4], augment_p=0.0)
+        ImplicitFeedback(augment_p=0.0)
     with pytest.raises(ConfigError, match="based=user"):
-        NCAEImplicit(hidden=[4], based="item").prepare(sp.csr_matrix(np.eye(3, dtype=np.float32)))
+        NCAE(ImplicitFeedback(), hidden=[4], based="item").prepare(sp.csr_matrix(np.eye(3, dtype=np.float32)), None)

@@ -6,10 +6,10 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from ncae_exp.data.interactions import RatingScale
-from ncae_exp.models.ncae.batches import batch_tensors, dropout_mask, epoch_batches, make_batch
+from ncae_exp.models.ncae.batches import dropout_mask, epoch_batches, make_batch
 from ncae_exp.models.ncae.dense_reference import dense_arrays, dense_objective
 from ncae_exp.models.ncae.losses import eq5_loss, eq6_objective
-from ncae_exp.models.ncae.model import NCAE
+from ncae_exp.models.ncae import NCAE, ExplicitFeedback
 
 
 def test_eq5_hand_computed_alpha_ne_beta():
@@ -38,7 +38,7 @@ def test_eq5_swapping_alpha_beta_changes_only_weighting():
 
 def _tiny_model(based="user", hidden=(1,), l2=0.0, alpha=1.0, beta=1.0, q=0.5):
     r = sp.csr_matrix(np.array([[4.0, 0.0, 2.0], [0.0, 5.0, 1.0]], np.float32))
-    m = NCAE(hidden=list(hidden), based=based, dropout=q, alpha=alpha, beta=beta, l2=l2, batch_size=2, seed=0)
+    m = NCAE(ExplicitFeedback(alpha, beta), hidden=list(hidden), based=based, dropout=q, l2=l2, batch_size=2, seed=0)
     m.prepare(r, RatingScale(1.0, 5.0))
     return m, r
 
@@ -56,7 +56,7 @@ def test_full_objective_hand_computed_with_given_mask():
     # user 0 has (0: 4.0) dropped and (2: 2.0) kept; user 1 has (1: 5.0) kept and (2: 1.0) dropped
     mask = np.array([True, False, False, True])
     batch = make_batch(m.x, np.array([0, 1]), mask, q=0.5)
-    loss = float(m._loss_step(*batch_tensors(batch)))
+    loss = float(m.batch_loss(batch))
 
     def out(z, j):
         return 3.0 + 2.0 * np.tanh(z * wl[j, 0] + bl[j])
@@ -76,13 +76,13 @@ def test_sparse_gradients_equal_dense_masked_gradients(based, hidden):
     dense[0, :] = 0  # an empty row: must be skipped, not divided by zero
     dense[:, 4] = 0  # an output column nobody has observed
     r = sp.csr_matrix(dense)
-    m = NCAE(hidden=hidden, based=based, dropout=0.5, alpha=1.7, beta=0.6, l2=0.003, batch_size=64, seed=1)
+    m = NCAE(ExplicitFeedback(1.7, 0.6), hidden=hidden, based=based, dropout=0.5, l2=0.003, batch_size=64, seed=1)
     m.prepare(r, RatingScale(1.0, 5.0))
     batch = next(epoch_batches(m.x, 64, 0.5, np.random.default_rng(5)))
     variables = m.network.trainable_variables
 
     with tf.GradientTape() as tape:
-        sparse_loss = m._objective(*[tf.constant(t) for t in batch_tensors(batch)])
+        sparse_loss = m.objective(batch)
     sparse_grads = [tf.convert_to_tensor(g) for g in tape.gradient(sparse_loss, variables)]
 
     x, target, weight = dense_arrays(batch, m.x.shape[1], 1.7, 0.6)
@@ -104,7 +104,7 @@ def test_unobserved_outputs_get_no_gradient():
     batch = next(epoch_batches(m.x, 64, 0.5, np.random.default_rng(1)))
     out = m.network.output_layer
     with tf.GradientTape() as tape:
-        loss = m._objective(*[tf.constant(t) for t in batch_tensors(batch)])
+        loss = m.objective(batch)
     g_kernel, g_bias = [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, [out.kernel, out.bias])]
     assert np.all(g_kernel[[2, 6]] == 0) and np.all(g_bias[[2, 6]] == 0)
     assert np.any(g_kernel[[0, 1, 3]] != 0)

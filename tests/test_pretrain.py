@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from omegaconf import OmegaConf
 
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
@@ -21,9 +20,7 @@ SCHEDULES = {
 
 def schedule(name, epochs=2):
     first, middle, top = SCHEDULES[name]
-    return PretrainSchedule.from_config(
-        OmegaConf.create({"name": name, "first": first, "middle": middle, "top": top, "epochs_per_stage": epochs})
-    )
+    return PretrainSchedule(name, first, middle, top, epochs)
 
 
 def ratings(seed=0, shape=(60, 40), density=0.3):
@@ -58,36 +55,38 @@ def test_stage_names_and_depth_rules():
         with pytest.raises(ConfigError):
             NCAE(hidden=[8], pretrain=schedule(name))
     with pytest.raises(ConfigError, match="pretrain.first"):
-        PretrainSchedule.from_config(OmegaConf.create({"name": "x", "first": "maybe", "middle": "supervised", "top": None, "epochs_per_stage": 1}))
-    assert PretrainSchedule.from_config(OmegaConf.create({"name": "none"})) is None
+        PretrainSchedule("x", "maybe", "supervised", None, 1)
+    with pytest.raises(ConfigError, match="epochs_per_stage"):
+        PretrainSchedule("x", "supervised", "supervised", None, 0)
+    assert not PretrainSchedule("none").enabled and PretrainSchedule("none").stages(2) == []
 
 
 def test_supervised_sr_stage_lowers_its_loss():
     m = model()
     losses = []
-    run_stage(m, Stage(1, "sr", "pretrain_sr_loss"), 8, lambda d, step: losses.append(d["pretrain_sr_loss"]))
+    run_stage(m.pretrain_context(), Stage(1, "sr", "pretrain_sr_loss"), 8, lambda d, step: losses.append(d["pretrain_sr_loss"]))
     assert len(losses) == 8 and losses[-1] < losses[0]
 
 
 def test_sr_stage_touches_only_layer_one():
     m = model()
     before = snapshot(m)
-    run_stage(m, Stage(1, "sr", "pretrain_sr_loss"), 2, lambda d, s: None)
+    run_stage(m.pretrain_context(), Stage(1, "sr", "pretrain_sr_loss"), 2, lambda d, s: None)
     assert changed(before, snapshot(m)) == {"layer_1/kernel", "layer_1/bias"}
 
 
 def test_dr_stage_keeps_layer_one_bit_identical():
     m = model()
-    run_stage(m, Stage(1, "sr", "pretrain_sr_loss"), 2, lambda d, s: None)
+    run_stage(m.pretrain_context(), Stage(1, "sr", "pretrain_sr_loss"), 2, lambda d, s: None)
     before = snapshot(m)
-    run_stage(m, Stage(2, "dr", "pretrain_dr_loss"), 3, lambda d, s: None)
+    run_stage(m.pretrain_context(), Stage(2, "dr", "pretrain_dr_loss"), 3, lambda d, s: None)
     assert changed(before, snapshot(m)) == {"layer_2/kernel", "layer_2/bias"}
 
 
 def test_v_stage_changes_only_the_output_layer():
     m = model()
     before = snapshot(m)
-    run_stage(m, Stage(3, "v", "pretrain_v_loss"), 3, lambda d, s: None)
+    run_stage(m.pretrain_context(), Stage(3, "v", "pretrain_v_loss"), 3, lambda d, s: None)
     assert changed(before, snapshot(m)) == {"layer_3/kernel", "layer_3/bias"}
 
 

@@ -9,7 +9,6 @@ import scipy.sparse as sp
 from ncae_exp.errors import ConfigError
 from ncae_exp.evaluation.ranking import (
     RankingEvaluator,
-    hit_ratio_ndcg,
     metrics_from_ranks,
     target_ranks,
 )
@@ -25,7 +24,7 @@ def test_ranks_and_ndcg_hand_computed():
     )
     target = np.array([2, 1, 3])
     assert target_ranks(scores, target).tolist() == [1, 0, 2]
-    out = hit_ratio_ndcg(scores, target, None, cutoffs=[1, 2, 3])
+    out = metrics_from_ranks(target_ranks(scores, target, None), [1, 2, 3])
     assert sorted(out) == [1, 2, 3]
     assert out[1][0].tolist() == [0.0, 1.0, 0.0]
     assert out[2][0].tolist() == [1.0, 1.0, 0.0]
@@ -48,11 +47,11 @@ def test_constant_model_gets_worst_rank_and_no_hits():
     scores = np.ones((4, n_items), dtype=np.float32)
     target = np.array([0, 7, 150, 299])
     assert target_ranks(scores, target).tolist() == [n_items - 1] * 4
-    out = hit_ratio_ndcg(scores, target, None, cutoffs=[50, 100, 250])
+    out = metrics_from_ranks(target_ranks(scores, target, None), [50, 100, 250])
     for hit, ndcg in out.values():
         assert hit.sum() == 0 and ndcg.sum() == 0
     # Only a cutoff past the whole catalogue makes it a hit.
-    assert hit_ratio_ndcg(scores, target, None, cutoffs=[300])[300][0].tolist() == [1.0] * 4
+    assert metrics_from_ranks(target_ranks(scores, target, None), [300])[300][0].tolist() == [1.0] * 4
 
 
 def test_training_items_are_removed_from_the_ranking():
@@ -60,7 +59,7 @@ def test_training_items_are_removed_from_the_ranking():
     exclude = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 0, 0]], dtype=np.float32))
     ranks = target_ranks(scores, [3, 3], exclude)
     assert ranks.tolist() == [0, 2]  # same scores; row 0's two better items are training items
-    assert hit_ratio_ndcg(scores, [3, 3], exclude, [1])[1][1].tolist() == [1.0, 0.0]
+    assert metrics_from_ranks(target_ranks(scores, [3, 3], exclude), [1])[1][1].tolist() == [1.0, 0.0]
 
 
 def test_excluded_items_never_count_as_ties_and_target_is_never_excluded():
@@ -138,7 +137,7 @@ def test_evaluator_names_values_and_batching():
 def test_evaluator_per_user_follows_input_order():
     train, table, users, items = _evaluator_case()
     ev = RankingEvaluator(train, cutoffs=(50, 100))
-    per = ev.per_user(_FixedScores(table), users[::-1], items[::-1])
+    per = metrics_from_ranks(ev.ranks(_FixedScores(table), users[::-1], items[::-1]), ev.cutoffs)
     assert per[100][0].tolist() == [0.0, 1.0, 1.0]
     assert per[50][1].tolist() == [0.0, 0.0, 1.0]
 

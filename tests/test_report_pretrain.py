@@ -11,7 +11,20 @@ import mlflow
 import pytest
 from mlflow.entities import Metric, Param
 
-from ncae_exp.reports import pretrain as rp
+from ncae_exp.reports.fig5 import (
+    NO_TEST_SERIES,
+    NO_TRAIN_SERIES,
+    epoch0_metric,
+    fig5_groups,
+    fig5_markdown,
+    fig5_ordering,
+    fig5_png,
+    fig5_warnings,
+    mean_curve,
+)
+from ncae_exp.reports.pretrain import log_report, write_report
+from ncae_exp.reports.runs import ReportError, RunRecord, collect_runs
+from ncae_exp.reports.table2 import table2_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "report_pretrain.py"
@@ -36,7 +49,7 @@ def add_run(client, exp_id, *, hidden, pretrain, test, seed=0, dataset="syntheti
         "seed": str(seed),
         "dataset.name": dataset,
         "trainer.epochs": str(EPOCHS),
-        "trainer.batch_size": "128",
+        "model.batch_size": "128",
         "split.train": "0.8",
         "split.val": "0.1",
         "split.test": "0.1",
@@ -117,7 +130,7 @@ def table_rows(markdown: str, title: str = "## Table 2") -> dict[str, dict[str, 
 
 
 def test_collect_children_of_the_sweep(store):
-    runs = rp.collect_runs(store["client"], parent_run_id=store["parent"])
+    runs = collect_runs(store["client"], parent_run_id=store["parent"])
     ids = {r.run_id for r in runs}
     assert store["parent"] not in ids, "the sweep's parent is not a data point"
     assert store["ids"]["failed"] not in ids, "unfinished runs are left out"
@@ -132,8 +145,8 @@ def test_collect_children_of_the_sweep(store):
 
 
 def test_table2_cells(store):
-    runs = rp.collect_runs(store["client"], parent_run_id=store["parent"])
-    md = rp.table2_markdown(runs)
+    runs = collect_runs(store["client"], parent_run_id=store["parent"])
+    md = table2_markdown(runs)
     rows, header = table_rows(md)
     assert header == ["Configuration", "K = 200", "K = 500", "K = 1000"], "columns in numeric order of K"
     assert list(rows) == ["SINGLE", "SINGLE*", "DOUBLE", "DOUBLE*", "DOUBLE* (S+U)", "L=4"]
@@ -145,6 +158,7 @@ def test_table2_cells(store):
     assert rows["DOUBLE* (S+U)"]["K = 500"] == "0.772"
     assert rows["L=4"]["K = 200"] == "0.790"
     assert md.splitlines()[2].startswith("8 runs · dataset synthetic · based item · λ 0.0002")
+    assert " · batch 128 · " in md.splitlines()[2], "the mini-batch size is a model param (model.batch_size)"
     assert "0.100" not in md, "the failed run is left out"
     # the paper's values are always there, labelled; the difference only for ml-10m runs
     paper, _ = table_rows(md, "### Paper's values")
@@ -155,11 +169,11 @@ def test_table2_cells(store):
 
 def test_table2_difference_to_paper_on_ml10m():
     runs = [
-        rp.RunRecord(run_id="a", hidden=(500, 500), pretrain="sus", test_rmse=0.770, dataset="ml-10m"),
-        rp.RunRecord(run_id="b", hidden=(500, 500), pretrain="sus", test_rmse=0.774, dataset="ml-10m", seed="1"),
-        rp.RunRecord(run_id="c", hidden=(200,), pretrain="none", test_rmse=0.7880, dataset="ml-10m"),
+        RunRecord(run_id="a", hidden=(500, 500), pretrain="sus", test_rmse=0.770, dataset="ml-10m"),
+        RunRecord(run_id="b", hidden=(500, 500), pretrain="sus", test_rmse=0.774, dataset="ml-10m", seed="1"),
+        RunRecord(run_id="c", hidden=(200,), pretrain="none", test_rmse=0.7880, dataset="ml-10m"),
     ]
-    md = rp.table2_markdown(runs)
+    md = table2_markdown(runs)
     rows, _ = table_rows(md)
     assert rows["DOUBLE*"]["K = 500"] == "0.772 ± 0.003 (n=2)"
     diff, _ = table_rows(md, "### This report − paper")
@@ -169,15 +183,15 @@ def test_table2_difference_to_paper_on_ml10m():
 
 
 def test_fig5_ordering(store):
-    runs = rp.collect_runs(store["client"], parent_run_id=store["parent"])
-    shape, groups = rp.fig5_groups(runs)
+    runs = collect_runs(store["client"], parent_run_id=store["parent"])
+    shape, groups = fig5_groups(runs)
     assert shape == (500, 500), "the deep shape with the most schedules"
     assert list(groups) == ["S+U+S", "S+U", "BP(None)"]
-    assert rp.fig5_ordering(runs) == [("S+U+S", 0.7671), ("S+U", 0.7722), ("BP(None)", 0.7754)]
-    assert rp.fig5_ordering(runs, at="epoch0") == [("S+U+S", 1.05), ("BP(None)", 1.40), ("S+U", 1.50)]
-    assert rp.fig5_ordering(runs, at="epoch0_train") == [("S+U+S", 1.00), ("S+U", 1.20), ("BP(None)", 1.30)]
-    assert rp.mean_curve(groups["BP(None)"], "test_rmse")[-1] == (3, 0.97)
-    note = rp.fig5_markdown(runs)
+    assert fig5_ordering(runs) == [("S+U+S", 0.7671), ("S+U", 0.7722), ("BP(None)", 0.7754)]
+    assert fig5_ordering(runs, at="epoch0") == [("S+U+S", 1.05), ("BP(None)", 1.40), ("S+U", 1.50)]
+    assert fig5_ordering(runs, at="epoch0_train") == [("S+U+S", 1.00), ("S+U", 1.20), ("BP(None)", 1.30)]
+    assert mean_curve(groups["BP(None)"], "test_rmse")[-1] == (3, 0.97)
+    note = fig5_markdown(runs)
     assert "S+U+S 0.7671 < S+U 0.7722 < BP(None) 0.7754" in note
     assert "✓ S+U+S has a lower epoch-0 test_rmse than BP(None)" in note
     assert "✓ S+U+S ends with a lower test RMSE than BP(None)" in note
@@ -187,56 +201,56 @@ def test_fig5_ordering(store):
 def test_fig5_png_is_a_valid_png(store, tmp_path):
     import matplotlib.image
 
-    runs = rp.collect_runs(store["client"], parent_run_id=store["parent"])
-    path = rp.fig5_png(runs, tmp_path / "sub" / "fig5.png")
+    runs = collect_runs(store["client"], parent_run_id=store["parent"])
+    path = fig5_png(runs, tmp_path / "sub" / "fig5.png")
     assert path.read_bytes()[:8] == PNG_MAGIC
     height, width, _ = matplotlib.image.imread(path).shape
     assert width > 1000 and height > 300, "two panels side by side"
-    assert rp.fig5_warnings(runs) == []
+    assert fig5_warnings(runs) == []
 
 
 def test_fig5_shape_is_the_deep_one_with_most_schedules():
-    runs = [rp.RunRecord(run_id=f"a{p}", hidden=(100, 100), pretrain=p, test_rmse=0.8) for p in ("none", "sus", "uu")]
-    runs += [rp.RunRecord(run_id="big", hidden=(900, 900), pretrain="none", test_rmse=0.8)]
-    runs += [rp.RunRecord(run_id=f"s{p}", hidden=(2000,), pretrain=p, test_rmse=0.8) for p in ("none", "sus")]
-    shape, groups = rp.fig5_groups(runs)
+    runs = [RunRecord(run_id=f"a{p}", hidden=(100, 100), pretrain=p, test_rmse=0.8) for p in ("none", "sus", "uu")]
+    runs += [RunRecord(run_id="big", hidden=(900, 900), pretrain="none", test_rmse=0.8)]
+    runs += [RunRecord(run_id=f"s{p}", hidden=(2000,), pretrain=p, test_rmse=0.8) for p in ("none", "sus")]
+    shape, groups = fig5_groups(runs)
     assert shape == (100, 100) and list(groups) == ["S+U+S", "U+U", "BP(None)"]
-    assert rp.fig5_groups(runs, hidden=[900, 900])[0] == (900, 900)
-    assert rp.fig5_groups(runs[-2:])[0] == (2000,), "one hidden layer when there is nothing deeper"
-    with pytest.raises(rp.ReportError, match=r"model.hidden=\[7, 7\]"):
-        rp.fig5_groups(runs, hidden=[7, 7])
+    assert fig5_groups(runs, hidden=[900, 900])[0] == (900, 900)
+    assert fig5_groups(runs[-2:])[0] == (2000,), "one hidden layer when there is nothing deeper"
+    with pytest.raises(ReportError, match=r"model.hidden=\[7, 7\]"):
+        fig5_groups(runs, hidden=[7, 7])
 
 
 def test_fig5_without_test_series_says_so(tmp_path):
     curves = {"train_rmse": [(0, 1.3), (1, 1.1)], "val_rmse": [(0, 1.35), (1, 1.2)]}
     runs = [
-        rp.RunRecord(run_id="a", hidden=(8, 8), pretrain="none", test_rmse=1.2, epochs_run=1, series=curves),
-        rp.RunRecord(run_id="b", hidden=(8, 8), pretrain="sus", test_rmse=1.1, epochs_run=1,
+        RunRecord(run_id="a", hidden=(8, 8), pretrain="none", test_rmse=1.2, epochs_run=1, series=curves),
+        RunRecord(run_id="b", hidden=(8, 8), pretrain="sus", test_rmse=1.1, epochs_run=1,
                      series={"train_rmse": [(0, 1.2), (1, 1.0)], "val_rmse": [(0, 1.25), (1, 1.15)]}),
     ]
-    assert rp.fig5_warnings(runs) == [rp.NO_TEST_SERIES]
-    assert "trainer.log_test_rmse=true" in rp.NO_TEST_SERIES
-    assert rp.fig5_png(runs, tmp_path / "f.png").read_bytes()[:8] == PNG_MAGIC
-    assert rp.epoch0_metric(runs) == "val_rmse"
-    assert rp.fig5_ordering(runs, at="epoch0") == [("S+U+S", 1.25), ("BP(None)", 1.35)]
-    note = rp.fig5_markdown(runs)
-    assert "trainer.log_test_rmse=true" in note and "epoch 0 (right after pre-training), val_rmse" in note
+    assert fig5_warnings(runs) == [NO_TEST_SERIES]
+    assert "protocol.log_test_rmse=true" in NO_TEST_SERIES and "protocol.log_train_rmse=true" in NO_TRAIN_SERIES
+    assert fig5_png(runs, tmp_path / "f.png").read_bytes()[:8] == PNG_MAGIC
+    assert epoch0_metric(runs) == "val_rmse"
+    assert fig5_ordering(runs, at="epoch0") == [("S+U+S", 1.25), ("BP(None)", 1.35)]
+    note = fig5_markdown(runs)
+    assert "protocol.log_test_rmse=true" in note and "epoch 0 (right after pre-training), val_rmse" in note
 
 
 def test_epochs_run_missing_bounds_series_by_training_steps(store):
     client, exp_id = store["client"], store["exp_id"]
     rid = add_run(client, exp_id, hidden=[64, 64], pretrain="uu", test=0.9, curves=CURVES["none"], with_epochs_run=False)
-    (rec,) = [r for r in rp.collect_runs(client, experiment="ncae-explicit") if r.run_id == rid]
+    (rec,) = [r for r in collect_runs(client, experiment="ncae-explicit") if r.run_id == rid]
     assert rec.epochs_run is None
     assert [s for s, _ in rec.series["test_rmse"]] == [0, 1, 2, 3]
 
 
 def test_artifacts_land_on_the_sweep_parent(store, tmp_path):
     client = store["client"]
-    runs = rp.collect_runs(client, parent_run_id=store["parent"])
-    paths = rp.write_report(runs, tmp_path / "out")
+    runs = collect_runs(client, parent_run_id=store["parent"])
+    paths = write_report(runs, tmp_path / "out")
     assert [p.name for p in paths] == ["table2.md", "fig5.png"]
-    run_id = rp.log_report(client, runs, paths)
+    run_id = log_report(client, runs, paths)
     assert run_id == store["parent"]
     assert {a.path for a in client.list_artifacts(run_id)} >= {"table2.md", "fig5.png"}
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="table2.md", dst_path=str(tmp_path / "dl"),
@@ -253,30 +267,30 @@ def test_artifacts_go_to_a_report_run_when_runs_have_no_parent(tmp_path, blank_d
     for pretrain, test in (("none", 0.7754), ("sus", 0.7671)):
         add_run(client, exp_id, hidden=[500, 500], pretrain=pretrain, test=test, curves=CURVES[pretrain])
     add_run(client, exp_id, hidden=[500, 500], pretrain="sus", test=0.5, dataset="ml-1m", curves=CURVES["sus"])
-    runs = rp.collect_runs(client, experiment="solo", dataset="synthetic")
+    runs = collect_runs(client, experiment="solo", dataset="synthetic")
     assert len(runs) == 2 and {r.parent_run_id for r in runs} == {None}
-    run_id = rp.log_report(client, runs, rp.write_report(runs, tmp_path / "out"))
+    run_id = log_report(client, runs, write_report(runs, tmp_path / "out"))
     report = client.get_run(run_id)
     assert report.info.run_name == "report" and report.data.tags["ncae.report"] == "true"
     assert report.info.status == "FINISHED" and report.info.experiment_id == exp_id
     assert {a.path for a in client.list_artifacts(run_id)} == {"table2.md", "fig5.png"}
     # the report run is not a data point next time
-    assert {r.run_id for r in rp.collect_runs(client, experiment="solo")} == {r.run_id for r in runs} | {
+    assert {r.run_id for r in collect_runs(client, experiment="solo")} == {r.run_id for r in runs} | {
         r.info.run_id for r in client.search_runs([exp_id]) if r.data.tags.get("dataset") == "ml-1m"
     }
 
 
 def test_collect_filters_and_errors(store):
     client = store["client"]
-    assert len(rp.collect_runs(client, experiment="ncae-explicit", params={"model.hidden": "[500, 500]"})) == 3
-    with pytest.raises(rp.ReportError, match="no finished NCAE runs with a test_rmse matching dataset=ml-10m"):
-        rp.collect_runs(client, experiment="ncae-explicit", dataset="ml-10m")
-    with pytest.raises(rp.ReportError, match="no experiment 'nosuch'"):
-        rp.collect_runs(client, experiment="nosuch")
-    with pytest.raises(rp.ReportError, match="unknown run id 'deadbeef'"):
-        rp.collect_runs(client, parent_run_id="deadbeef")
-    with pytest.raises(rp.ReportError, match="children of run"):
-        rp.collect_runs(client, parent_run_id=store["ids"]["double"])  # a child, not a sweep parent
+    assert len(collect_runs(client, experiment="ncae-explicit", params={"model.hidden": "[500, 500]"})) == 3
+    with pytest.raises(ReportError, match="no finished NCAE runs with a test_rmse matching dataset=ml-10m"):
+        collect_runs(client, experiment="ncae-explicit", dataset="ml-10m")
+    with pytest.raises(ReportError, match="no experiment 'nosuch'"):
+        collect_runs(client, experiment="nosuch")
+    with pytest.raises(ReportError, match="unknown run id 'deadbeef'"):
+        collect_runs(client, parent_run_id="deadbeef")
+    with pytest.raises(ReportError, match="children of run"):
+        collect_runs(client, parent_run_id=store["ids"]["double"])  # a child, not a sweep parent
 
 
 def run_script(*args, cwd):

@@ -1,8 +1,9 @@
 """One run end to end: dataset → split → model → trainer → evaluator, reported to MLflow.
 
-Order matters for the user: the tracking store is checked first and the data loaded second,
-so a typo in either fails in seconds, before a run is created or a model trained. Results
-are also written to the job's output folder, so nothing is lost if the store goes away.
+Order matters for the user: everything that can be checked without data is checked first
+(protocol and model settings, the dataset name, the tracking store), then the data is
+loaded, so a typo fails in seconds, before a run is created or a model trained. Results are
+also written to the job's output folder, so nothing is lost if the store goes away.
 """
 
 from __future__ import annotations
@@ -17,42 +18,56 @@ from omegaconf import DictConfig, OmegaConf
 import ncae_exp
 from ncae_exp.config_utils import resolved_params
 from ncae_exp.errors import ConfigError
+from ncae_exp.models.base import Recommender
 from ncae_exp.tracking.base import MemoryTracker, Tracker
+from ncae_exp.training.trainer import FitResult, Trainer
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("explicit", "implicit")
+
+def resolve(cfg: DictConfig) -> DictConfig:
+    """The config with every interpolation resolved, and ``trainer.batch_size`` (when set)
+    written into the model's own ``batch_size``."""
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    batch_size = OmegaConf.select(resolved, "trainer.batch_size")
+    if batch_size is not None:
+        if "batch_size" not in resolved.model:
+            raise ConfigError(f"trainer.batch_size: model {resolved.model.get('name')!r} has no mini-batches")
+        resolved.model.batch_size = batch_size
+    return resolved
 
 
-def _protocol_runner(name: str):
-    if name == "explicit":
-        from ncae_exp.protocols.explicit import run_explicit
-
-        return run_explicit
-    if name == "implicit":
-        from ncae_exp.protocols.implicit import run_implicit
-
-        return run_implicit
-    raise ConfigError(f"protocol {name!r} is not available; choose one of: {', '.join(PROTOCOLS)}")
+def check_pretrain(cfg: DictConfig) -> None:
+    """``pretrain=<schedule>`` is NCAE's: refuse it for a model without pre-training."""
+    if str(OmegaConf.select(cfg, "pretrain.name", default="none")) != "none" and "pretrain" not in cfg.model:
+        raise ConfigError(f"pretrain={cfg.pretrain.name} applies to NCAE only; use pretrain=none with model={cfg.model.name}")
 
 
 def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) -> dict[str, float]:
     """Run the experiment described by ``cfg``; return its final metrics."""
     from ncae_exp.data.loader import load_dataset
     from ncae_exp.data.registry import get_spec
+    from ncae_exp.models.registry import build_model, check_protocol
+    from ncae_exp.protocols.registry import build_protocol
     from ncae_exp.training.device import configure_device
 
+    cfg = resolve(cfg)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    protocol = str(cfg.protocol.name)
-    runner = _protocol_runner(protocol)
+    device = configure_device(str(cfg.trainer.device))  # first: it imports TensorFlow quietly
+    protocol = build_protocol(cfg.protocol)
+    check_protocol(cfg.model, protocol.name)
+    check_pretrain(cfg)
     spec = get_spec(str(cfg.dataset.name))
-    if protocol == "explicit" and spec.implicit:
-        raise ConfigError(
-            f"dataset {spec.name!r} has interactions, not ratings: use protocol=implicit "
-            "(or an explicit dataset such as ml-100k)"
-        )
-    device = configure_device(str(cfg.trainer.device))
+    protocol.check_dataset(spec.name, spec.implicit)
+    model = build_model(cfg.model)  # settings are checked here, before any data is read
+    trainer = Trainer(
+        epochs=int(cfg.trainer.epochs),
+        tracker=MemoryTracker(),  # replaced by the run's tracker below
+        select=protocol.select,
+        mode=protocol.mode,
+        patience=None if cfg.trainer.patience is None else int(cfg.trainer.patience),
+    )
 
     tracking = bool(cfg.mlflow.enabled)
     if tracking:
@@ -65,55 +80,60 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
     data = load_dataset(cfg.dataset, data_dir)
     log.info("dataset %s: %s", data.name, ", ".join(f"{k}={v:g}" for k, v in data.stats().items()))
 
-    tags = {"protocol": protocol, "dataset": data.name, "model": str(cfg.model.name), "device": device}
-    config_path = output_dir / "config.yaml"
-    config_path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    tags = {"protocol": protocol.name, "dataset": data.name, "model": str(cfg.model.name), "device": device}
+    (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
 
     def body(tracker: Tracker) -> dict[str, float]:
         tracker.set_tags(tags)
         tracker.log_params(resolved_params(cfg))
         tracker.log_params({f"data.{k}": v for k, v in data.stats().items()})
-        result = runner(cfg, data, tracker, data_dir, output_dir)
-        final = result.final_metrics
+        prepared = protocol.split(data, cfg.split, int(cfg.seed), data_dir)
+        tracker.log_params({f"split.{k}": v for k, v in prepared.stats.items()})
+        log.info("split: %s", ", ".join(f"{k}={v}" for k, v in prepared.stats.items()))
+        model.prepare(prepared.train, prepared.rating_scale)
+        tracker.log_params({f"model_info.{k}": v for k, v in model.describe().items()})
+        trainer.tracker = tracker
+        fit = trainer.fit(model, protocol.evaluate)
+        final = protocol.final(model, fit, tracker, output_dir)
         # The selected model's value comes last in the val series (step = epochs_run + 1),
         # so the runs table shows the best epoch's val_rmse, not the last epoch's.
-        tracker.log_metrics(final, step=result.fit.epochs_run + 1)
-        _write_outputs(output_dir, cfg, tags, final, result, tracker)
+        tracker.log_metrics(final, step=fit.epochs_run + 1)
+        _write_outputs(output_dir, cfg, tags, final, fit, model, tracker)
         log.info("final: %s", ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
         return final
 
     if not tracking:
         return body(MemoryTracker())
     from ncae_exp.tracking.mlflow_tracker import mlflow_run
+    from ncae_exp.tracking.sweep import parent_run_id
 
     run_name = cfg.mlflow.run_name or default_run_name
-    with mlflow_run(uri, str(cfg.mlflow.experiment_name), run_name, tags) as tracker:
+    with mlflow_run(uri, str(cfg.mlflow.experiment_name), run_name, tags, parent_run_id()) as tracker:
         final = body(tracker)
         log.info("logged to MLflow run %s (open it with `make ui`)", tracker.run_id)
         return final
 
 
-def _write_outputs(output_dir, cfg, tags, final, result, tracker: Tracker) -> None:
-    from ncae_exp.serving import save_model
+def _write_outputs(output_dir: Path, cfg: DictConfig, tags: dict, final: dict, fit: FitResult,
+                   model: Recommender, tracker: Tracker) -> None:
+    from ncae_exp.models.io import save_model
     from ncae_exp.tracking.plots import learning_curves, metrics_vs_cutoff
-
-    history, best_epoch = result.fit.history, result.fit.best_epoch
 
     results = {
         "final": final,
         "tags": tags,
-        "history": history,
+        "history": fit.history,
         "versions": {"ncae_exp": ncae_exp.__version__, "python": platform.python_version()},
     }
     results_path = output_dir / "results.json"
     results_path.write_text(json.dumps(results, indent=2))
     title = f"{cfg.model.name} on {tags['dataset']} ({tags['protocol']})"
-    plot = learning_curves(history, output_dir / "learning_curves.png", best_epoch=best_epoch, title=title)
+    plot = learning_curves(fit.history, output_dir / "learning_curves.png", best_epoch=fit.best_epoch, title=title)
     at_m = metrics_vs_cutoff(final, output_dir / "metrics_vs_m.png", title=title)
     for path in (output_dir / "config.yaml", results_path, plot, at_m):
         if path is not None:
             tracker.log_artifact(path)
     # The selected model's parameters with the config that rebuilds it (ncae-recommend).
-    model_dir = save_model(result.model, cfg, output_dir / "model")
+    model_dir = save_model(model, cfg, output_dir / "model")
     for path in sorted(model_dir.iterdir()):
         tracker.log_artifact(path, artifact_path="model")

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ncae_exp.data import cache, parsers
+from ncae_exp.data import cache
 from ncae_exp.data.download import download
+from ncae_exp.data.formats import read_ml100k_fold
 from ncae_exp.data.interactions import Interactions
 from ncae_exp.data.registry import DatasetSpec, get_spec
 from ncae_exp.data.synthetic import generate_synthetic
@@ -118,7 +119,7 @@ def canonical_fold(interactions: Interactions, data_dir: str | Path, fold: int) 
     if not archive.is_file():
         raise DataError(f"canonical folds are read from {archive}, which is missing")
     with zipfile.ZipFile(archive) as zf:
-        parts = [_fold_keys(zf, archive.name, f"ml-100k/u{fold}.{part}", interactions, spec)
+        parts = [_fold_keys(zf, archive.name, fold, part, interactions, spec)
                  for part in ("base", "test")]
     (base_keys, base_r), (test_keys, test_r) = parts
     m = interactions.matrix
@@ -137,13 +138,11 @@ def canonical_fold(interactions: Interactions, data_dir: str | Path, fold: int) 
     return np.isin(all_keys, test_keys, assume_unique=True)
 
 
-def _fold_keys(zf, label, member, inter, spec) -> tuple[np.ndarray, np.ndarray]:
-    table = parsers.read_table(
-        zf, member, label=label, sep=b"\t", columns=("user id", "item id", "rating", "timestamp")
+def _fold_keys(zf, label, fold, part, inter, spec) -> tuple[np.ndarray, np.ndarray]:
+    """Keys (``row * n_items + column`` in ``inter.matrix``) and ratings of one fold file."""
+    users, items, ratings, table = read_ml100k_fold(
+        zf, label, fold, part, scale=spec.rating_scale, step=spec.rating_step
     )
-    users = parsers.int_column(table, 0, "user id")
-    items = parsers.int_column(table, 1, "item id")
-    ratings = parsers.check_ratings(table, 2, spec.rating_scale, spec.rating_step)
     u = np.searchsorted(inter.user_ids, users)
     i = np.searchsorted(inter.item_ids, items)
     unknown = (u >= inter.user_ids.size) | (i >= inter.item_ids.size)

@@ -99,17 +99,6 @@ def metrics_from_ranks(
     return out
 
 
-def hit_ratio_ndcg(
-    scores: np.ndarray,
-    target: np.ndarray,
-    exclude: sp.csr_matrix | None,
-    cutoffs: Sequence[int],
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per-user HR@M and NDCG@M for a block of users: ``{M: (hit, ndcg)}``; see
-    :func:`target_ranks` for the arguments and :func:`metrics_from_ranks` for the values."""
-    return metrics_from_ranks(target_ranks(scores, target, exclude), cutoffs)
-
-
 class RankingEvaluator:
     """Full-ranking HR@M / NDCG@M of held-out (user, item) pairs, excluding training items.
 
@@ -146,12 +135,6 @@ class RankingEvaluator:
                 raise ValueError(f"score_items returned shape {scores.shape}, expected {expected}")
             out[block] = target_ranks(scores, items[block], self.train[batch])
         return out
-
-    def per_user(
-        self, model: Recommender, users: np.ndarray, items: np.ndarray
-    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """``{M: (hit, ndcg)}`` per user, aligned with ``users`` (for activity buckets)."""
-        return metrics_from_ranks(self.ranks(model, users, items), self.cutoffs)
 
     def summarise(self, ranks: np.ndarray, prefix: str) -> dict[str, float]:
         """``{prefix}_hr_at_{M}`` and ``{prefix}_ndcg_at_{M}`` means for every cutoff

@@ -20,9 +20,16 @@ class Recommender(ABC):
     Life cycle: ``prepare(train, scale)`` once, then ``train_epoch()`` per epoch (a model fit
     in closed form does it all in its first epoch), ``predict``/``score_items`` at any time.
     ``get_state``/``set_state`` snapshot the parameters (best-epoch restore, checkpoints).
+
+    A model is built from its ``conf/model/<name>.yaml`` by Hydra (``_target_`` = the class;
+    every other key a constructor argument whose default equals the YAML's value).
     """
 
-    name: str = "recommender"
+    # The protocols the model can run under (explicit: ratings; implicit: interactions).
+    protocols: tuple[str, ...] = ("explicit", "implicit")
+    # False for a model fit in closed form: the trainer then runs one "epoch" whatever
+    # trainer.epochs says; ALS-style models count trainer.epochs as sweeps.
+    iterative: bool = True
 
     @abstractmethod
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:

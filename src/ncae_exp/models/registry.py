@@ -1,62 +1,52 @@
-"""Model name (the ``model`` config group) → constructor."""
+"""The models the ``model`` config group offers, and building one from its config.
+
+A model is registered by its file ``conf/model/<name>.yaml``: ``_target_`` names the class,
+every other key (except ``name``, the model's label in tags and reports) is a constructor
+argument. Building is Hydra instantiation; nothing here lists models by hand.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 
+from hydra.utils import get_class
 from omegaconf import DictConfig
 
+from ncae_exp.config_utils import instantiate_node
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
 
-
-def _ncae(
-    model_cfg: DictConfig, trainer_cfg: DictConfig, pretrain_cfg: DictConfig, seed: int, protocol: str
-) -> Recommender:
-    from ncae_exp.models.ncae.implicit import NCAEImplicit
-    from ncae_exp.models.ncae.model import NCAE
-    from ncae_exp.models.ncae.pretrain import PretrainSchedule
-
-    schedule = PretrainSchedule.from_config(pretrain_cfg)
-    common = dict(
-        hidden=list(model_cfg.hidden),
-        based=str(model_cfg.based),
-        dropout=float(model_cfg.dropout),
-        l2=float(model_cfg.l2),
-        learning_rate=float(model_cfg.learning_rate),
-        batch_size=int(trainer_cfg.batch_size),
-        predict_batch_size=int(trainer_cfg.predict_batch_size),
-        seed=seed,
-    )
-    if protocol == "implicit":
-        if schedule is not None:
-            raise ConfigError("layer-wise pre-training is for explicit ratings; use pretrain=none with protocol=implicit")
-        imp = model_cfg.implicit
-        return NCAEImplicit(
-            **common,
-            output=str(imp.output),
-            loss_path=str(imp.loss_path),
-            weighting=str(imp.weighting),
-            c0=float(imp.c0),
-            omega=float(imp.omega),
-            uniform_c=float(imp.uniform_c),
-            augment_epsilon=float(imp.augment_epsilon),
-            augment_p=float(imp.augment_p),
-        )
-    return NCAE(**common, alpha=float(model_cfg.alpha), beta=float(model_cfg.beta), pretrain=schedule)
+MODEL_CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
 
 
-MODELS: dict[str, Callable[..., Recommender]] = {"ncae": _ncae}
+def available_models() -> list[str]:
+    """Every choice of the ``model`` config group."""
+    return sorted(p.stem for p in MODEL_CONF_DIR.glob("*.yaml"))
 
 
-def build_model(
-    model_cfg: DictConfig, trainer_cfg: DictConfig, pretrain_cfg: DictConfig, seed: int, protocol: str
-) -> Recommender:
-    """The model named by ``model_cfg.name``, set up for ``protocol`` (explicit | implicit)."""
-    name = str(model_cfg.name)
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}")
+def model_class(model_cfg: DictConfig) -> type[Recommender]:
+    target = model_cfg.get("_target_")
+    if not target:
+        raise ConfigError(f"model config {model_cfg.get('name')!r} has no _target_ (the model's class)")
     try:
-        return MODELS[name](model_cfg, trainer_cfg, pretrain_cfg, seed, protocol)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"bad model/trainer setting for {name}: {err}") from err
+        cls = get_class(str(target))
+    except Exception as err:  # noqa: BLE001 - any import failure is a config mistake here
+        raise ConfigError(f"model _target_ {target!r} cannot be imported: {err}") from err
+    if not (isinstance(cls, type) and issubclass(cls, Recommender)):
+        raise ConfigError(f"model _target_ {target!r} is not a Recommender")
+    return cls
+
+
+def check_protocol(model_cfg: DictConfig, protocol: str) -> None:
+    """Refuse a model on a protocol it cannot run (e.g. an implicit-only model on ratings)."""
+    cls = model_class(model_cfg)
+    if protocol not in cls.protocols:
+        raise ConfigError(
+            f"model {model_cfg.get('name')!r} runs under protocol={'|'.join(cls.protocols)}, not protocol={protocol}"
+        )
+
+
+def build_model(model_cfg: DictConfig) -> Recommender:
+    """The model described by a resolved ``model`` config node."""
+    model_class(model_cfg)
+    return instantiate_node(model_cfg, "model")

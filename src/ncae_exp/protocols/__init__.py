@@ -1,2 +1,3 @@
-"""Evaluation protocols: how data is split, which metrics are reported and which one picks
-the best epoch. ``explicit`` = rating prediction (RMSE); ``implicit`` comes next."""
+"""Evaluation protocols (``conf/protocol/``): how data is split, what is measured each epoch,
+which validation metric picks the best epoch (and its direction), and the final test.
+``explicit`` = rating prediction (RMSE), ``implicit`` = leave-one-out ranking (HR/NDCG@M)."""

@@ -6,79 +6,55 @@ the restored best model.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from ncae_exp.data.interactions import Interactions
-from ncae_exp.data.splits import RatingPairs, make_split
-from ncae_exp.errors import ConfigError
+from ncae_exp.data.splits import ExplicitSplit, RatingPairs, make_split
 from ncae_exp.evaluation.rating import RatingEvaluator
-from ncae_exp.models.registry import build_model
+from ncae_exp.models.base import Recommender
+from ncae_exp.protocols.base import PreparedSplit, Protocol, interactions_not_ratings
 from ncae_exp.tracking.base import Tracker
-from ncae_exp.training.trainer import FitResult, Trainer
-
-log = logging.getLogger(__name__)
 
 
-@dataclass
-class ProtocolResult:
-    final_metrics: dict[str, float]
-    fit: FitResult
-    model: object
+class ExplicitProtocol(Protocol):
+    name = "explicit"
 
+    def __init__(self, select: str = "val_rmse", mode: str = "min", log_train_rmse: bool = True,
+                 log_test_rmse: bool = False):
+        super().__init__(select, mode)
+        self.log_train_rmse = bool(log_train_rmse)
+        self.log_test_rmse = bool(log_test_rmse)  # a curve for plots (Fig. 5); never selects
+        self.data_split: ExplicitSplit | None = None
+        self.evaluator: RatingEvaluator | None = None
+        self.train_pairs: RatingPairs | None = None
 
-def run_explicit(cfg: DictConfig, data: Interactions, tracker: Tracker, data_dir: Path,
-                 output_dir: Path) -> ProtocolResult:
-    if data.rating_scale is None:
-        raise ConfigError(
-            f"dataset {data.name!r} has interactions, not ratings: use protocol=implicit "
-            "(or an explicit dataset such as ml-100k)"
-        )
-    seed = int(cfg.seed)
-    split = make_split(data, cfg.split, data_dir, seed)
-    stats = {f"split.{k}": v for k, v in split.stats().items()}
-    evaluator = RatingEvaluator(split.train, data.rating_scale)
-    stats["split.val_cold_pairs"] = int(evaluator.cold_mask(split.val).sum())
-    stats["split.test_cold_pairs"] = int(evaluator.cold_mask(split.test).sum())
-    tracker.log_params({"split.name": split.name, **stats})
-    log.info("split %s: %s", split.name, ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in stats.items()))
+    def check_dataset(self, name: str, implicit_only: bool) -> None:
+        if implicit_only:
+            raise interactions_not_ratings(name)
 
-    model = build_model(cfg.model, cfg.trainer, cfg.pretrain, seed, "explicit")
-    model.prepare(split.train, data.rating_scale)
-    tracker.log_params({f"model_info.{k}": v for k, v in model.describe().items()})
+    def split(self, data: Interactions, split_cfg: DictConfig, seed: int, data_dir: Path) -> PreparedSplit:
+        if data.rating_scale is None:
+            raise interactions_not_ratings(data.name)
+        split = make_split(data, split_cfg, data_dir, seed)
+        self.data_split = split
+        self.evaluator = RatingEvaluator(split.train, data.rating_scale)
+        if self.log_train_rmse:
+            coo = split.train.tocoo()
+            self.train_pairs = RatingPairs(coo.row.astype("int64"), coo.col.astype("int64"), coo.data)
+        stats: dict[str, object] = {"name": split.name, **split.stats()}
+        stats["val_cold_pairs"] = int(self.evaluator.cold_mask(split.val).sum())
+        stats["test_cold_pairs"] = int(self.evaluator.cold_mask(split.test).sum())
+        return PreparedSplit(train=split.train, rating_scale=data.rating_scale, stats=stats)
 
-    train_pairs = None
-    if bool(cfg.trainer.log_train_rmse):
-        coo = split.train.tocoo()
-        train_pairs = RatingPairs(coo.row.astype("int64"), coo.col.astype("int64"), coo.data)
-
-    def evaluate(m) -> dict[str, float]:
-        out = evaluator.evaluate(m, split.val, "val")
-        if train_pairs is not None:
-            out.update(evaluator.evaluate(m, train_pairs, "train"))
-        if bool(cfg.trainer.log_test_rmse):  # a curve for plots (Fig. 5); never used to select
-            out.update(evaluator.evaluate(m, split.test, "test"))
+    def evaluate(self, model: Recommender) -> dict[str, float]:
+        out = self.evaluator.evaluate(model, self.data_split.val, "val")
+        if self.train_pairs is not None:
+            out.update(self.evaluator.evaluate(model, self.train_pairs, "train"))
+        if self.log_test_rmse:
+            out.update(self.evaluator.evaluate(model, self.data_split.test, "test"))
         return out
 
-    trainer = Trainer(
-        epochs=int(cfg.trainer.epochs),
-        tracker=tracker,
-        select="val_rmse",
-        mode="min",
-        patience=None if cfg.trainer.patience is None else int(cfg.trainer.patience),
-    )
-    fit = trainer.fit(model, evaluate)
-    final = {
-        **evaluator.evaluate(model, split.test, "test"),
-        "best_epoch": fit.best_epoch,
-        "epochs_run": fit.epochs_run,
-        "epoch_seconds": fit.epoch_seconds,
-        "fit_seconds": fit.fit_seconds,
-        **fit.extras,
-    }
-    if fit.best_value is not None:
-        final["val_rmse"] = fit.best_value
-    return ProtocolResult(final_metrics=final, fit=fit, model=model)
+    def test(self, model: Recommender, tracker: Tracker, output_dir: Path) -> dict[str, float]:
+        return self.evaluator.evaluate(model, self.data_split.test, "test")

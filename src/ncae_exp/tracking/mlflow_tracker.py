@@ -89,8 +89,10 @@ def mlflow_run(
     experiment_name: str,
     run_name: str | None = None,
     tags: Mapping[str, str] | None = None,
+    parent_run_id: str | None = None,
 ) -> Iterator[MlflowTracker]:
-    """Start a run (marked FAILED if the body raises, KILLED on Ctrl-C) and yield its tracker."""
+    """Start a run (marked FAILED if the body raises, KILLED on Ctrl-C) and yield its tracker;
+    ``parent_run_id``: the sweep's parent run, when this job is part of one."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -98,9 +100,6 @@ def mlflow_run(
         mlflow.set_experiment(experiment_name)
     except Exception as err:  # noqa: BLE001
         raise TrackingError(f"cannot open MLflow experiment {experiment_name!r} in {tracking_uri}: {err}") from err
-    from ncae_exp.tracking.sweep import parent_run_id
-
-    parent = parent_run_id()  # set when this job is part of an `ncae-run -m` sweep
-    with mlflow.start_run(run_name=run_name, tags=dict(tags or {}), parent_run_id=parent) as run:
+    with mlflow.start_run(run_name=run_name, tags=dict(tags or {}), parent_run_id=parent_run_id) as run:
         log.info("MLflow run %s in experiment %r (%s)", run.info.run_id, experiment_name, tracking_uri)
         yield MlflowTracker(run.info.run_id)

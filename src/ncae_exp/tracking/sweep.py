@@ -1,10 +1,11 @@
 """MLflow parent run for a Hydra multirun (``ncae-run -m …``).
 
 A Hydra callback opens one parent run (tag ``ncae.sweep=true``) when the sweep starts and
-puts its id in the environment; every job's run is created as its child (see
-:func:`ncae_exp.tracking.mlflow_tracker.mlflow_run`), in-process or in a launcher's
-subprocess. When the sweep ends, the parent gets a table of its children and the best
-objective, and is closed.
+puts its id in the environment; every job's run is created as its child (the pipeline
+passes :func:`parent_run_id` to :func:`ncae_exp.tracking.mlflow_tracker.mlflow_run`),
+in-process or in a launcher's subprocess. When the sweep ends, the parent gets a table of
+its children and the best child by the protocol's validation metric (``protocol.select``,
+direction ``protocol.mode``), and is closed. A test metric never picks the best child.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from omegaconf import DictConfig
 PARENT_ENV = "NCAE_MLFLOW_PARENT_RUN_ID"
 SWEEP_TAG = "ncae.sweep"
 log = logging.getLogger(__name__)
-
-# Objectives where larger is better; everything else (RMSE, losses) is minimised.
-_MAXIMISED_PREFIXES = ("test_hr", "test_ndcg", "val_hr", "val_ndcg")
 
 
 def parent_run_id() -> str | None:
@@ -86,7 +84,7 @@ class MlflowSweepCallback(Callback):
         children = client.search_runs(
             [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
         )
-        objective = str(config.objective)
+        select, mode = str(config.protocol.select), str(config.protocol.mode)
         rows = []
         for child in children:
             rows.append(
@@ -97,11 +95,11 @@ class MlflowSweepCallback(Callback):
                     **{f"metric.{k}": v for k, v in sorted(child.data.metrics.items())},
                 }
             )
-        scored = [r for r in rows if f"metric.{objective}" in r]
+        scored = [r for r in rows if f"metric.{select}" in r]
         if scored:
-            pick = max if objective.startswith(_MAXIMISED_PREFIXES) else min
-            best = pick(scored, key=lambda r: r[f"metric.{objective}"])
-            client.log_metric(run_id, f"best_{objective}", best[f"metric.{objective}"])
+            pick = max if mode == "max" else min
+            best = pick(scored, key=lambda r: r[f"metric.{select}"])
+            client.log_metric(run_id, f"best_{select}", best[f"metric.{select}"])
             client.set_tag(run_id, "ncae.best_child", best["run_id"])
         client.log_metric(run_id, "n_children", len(rows))
         if rows:

@@ -37,6 +37,8 @@ class Trainer:
     ``select`` names the validation metric that picks the best epoch (``mode`` min or max);
     when ``evaluate`` does not return it (no validation set), the last epoch is kept.
     ``patience`` stops early after that many epochs without improvement (None = never).
+    A model that is not ``iterative`` (fit in closed form) gets one epoch, whatever
+    ``epochs`` says.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Trainer:
         """``evaluate(model)`` returns the per-epoch metrics (e.g. ``val_rmse``, ``train_rmse``)."""
         t_fit = time.perf_counter()
         history: list[dict[str, float]] = []
+        n_epochs = self.epochs if model.iterative else 1
 
         def record(step: int, metrics: dict[str, float]) -> None:
             self.tracker.log_metrics(metrics, step=step)
@@ -78,13 +81,13 @@ class Trainer:
         extras = model.before_fit(self.tracker.log_metrics)  # pre-training, if any
         step0 = {"train_loss": model.training_loss(), **evaluate(model)}
         record(0, step0)
-        log.info("epoch 0/%d %s", self.epochs, _fmt(step0))
+        log.info("epoch 0/%d %s", n_epochs, _fmt(step0))
         best_epoch, best_value = 0, step0.get(self.select)
         best_state = model.get_state()
         epoch_times: list[float] = []
         since_best = 0
         epoch = 0
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, n_epochs + 1):
             t0 = time.perf_counter()
             loss = model.train_epoch()
             epoch_times.append(time.perf_counter() - t0)
@@ -102,7 +105,7 @@ class Trainer:
             log.info(
                 "epoch %d/%d %s (%.2fs)%s",
                 epoch,
-                self.epochs,
+                n_epochs,
                 _fmt(metrics),
                 epoch_times[-1],
                 " *" if improved else "",

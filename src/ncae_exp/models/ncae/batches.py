@@ -1,35 +1,54 @@
 """Mini-batches of sparse input vectors, with NCAE's input dropout (Eq. 3).
 
 Built in numpy from the CSR matrix of input vectors (rows = users for a user-based model,
-items for an item-based one) and handed to the TensorFlow step as flat index/value arrays,
-so no dense B × D array ever exists.
+items for an item-based one) and handed to the TensorFlow step as one :class:`SparseBatch`
+of flat index/value arrays, so no dense B × D array ever exists.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
 
-@dataclass
-class SparseBatch:
+class SparseBatch(NamedTuple):
     """One mini-batch: corrupted inputs and the observed targets.
 
     ``in_*`` are the kept (and 1/(1−q)-scaled) entries fed to the network; ``t_*`` are all
     observed entries of the batch's rows, with ``t_dropped`` marking the ones dropout removed.
-    Row indices are positions within the batch (0..n_rows−1).
+    Row indices are positions within the batch (0..n_rows−1). A NamedTuple, so that one
+    ``tf.function`` signature (:data:`BATCH_SPEC`) covers it and fields are read by name.
     """
 
-    n_rows: int
     in_indices: np.ndarray  # (n_in, 2) int64: (row in batch, column)
     in_values: np.ndarray  # (n_in,) float32
+    n_rows: np.int64
     t_rows: np.ndarray  # (n_obs,) int32
     t_cols: np.ndarray  # (n_obs,) int32
     t_values: np.ndarray  # (n_obs,) float32
     t_dropped: np.ndarray  # (n_obs,) bool
+
+
+# The tf.function input signature of a batch (fixed dtypes, free sizes: no retracing).
+BATCH_SPEC = SparseBatch(
+    in_indices=tf.TensorSpec([None, 2], tf.int64),
+    in_values=tf.TensorSpec([None], tf.float32),
+    n_rows=tf.TensorSpec([], tf.int64),
+    t_rows=tf.TensorSpec([None], tf.int32),
+    t_cols=tf.TensorSpec([None], tf.int32),
+    t_values=tf.TensorSpec([None], tf.float32),
+    t_dropped=tf.TensorSpec([None], tf.bool),
+)
+
+
+def sparse_input(batch: SparseBatch, dim: int) -> tf.SparseTensor:
+    """The (n_rows × dim) sparse input matrix the network reads."""
+    shape = tf.stack([tf.cast(batch.n_rows, tf.int64), tf.constant(int(dim), tf.int64)])
+    return tf.SparseTensor(batch.in_indices, batch.in_values, shape)
 
 
 def row_entry_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -61,9 +80,9 @@ def make_batch(x: sp.csr_matrix, rows: np.ndarray, dropped: np.ndarray | None, q
     scale = 1.0 / (1.0 - q) if dropped is not None and q > 0.0 else 1.0
     in_indices = np.stack([batch_row[keep], cols[keep]], axis=1).astype(np.int64)
     return SparseBatch(
-        n_rows=len(rows),
         in_indices=in_indices.reshape(-1, 2),
         in_values=(values[keep] * scale).astype(np.float32),
+        n_rows=np.int64(len(rows)),
         t_rows=batch_row,
         t_cols=cols,
         t_values=values,
@@ -71,12 +90,7 @@ def make_batch(x: sp.csr_matrix, rows: np.ndarray, dropped: np.ndarray | None, q
     )
 
 
-def epoch_batches(
-    x: sp.csr_matrix,
-    batch_size: int,
-    q: float,
-    rng: np.random.Generator,
-):
+def epoch_batches(x: sp.csr_matrix, batch_size: int, q: float, rng: np.random.Generator) -> Iterator[SparseBatch]:
     """Shuffled training batches for one epoch with a fresh dropout mask.
 
     Rows without any observed entry are skipped: Eq. 5 is undefined for them (1/|K(u)|).
@@ -88,35 +102,17 @@ def epoch_batches(
         yield make_batch(x, order[start : start + batch_size], mask, q)
 
 
-def epoch_mean(step, x: sp.csr_matrix, batch_size: int, q: float, rng: np.random.Generator) -> float:
-    """Run ``step(*batch_tensors(batch))`` over one epoch of batches; the mean of its
-    returned loss, weighted by rows per batch."""
+def n_epoch_batches(x: sp.csr_matrix, batch_size: int) -> int:
+    """Mini-batches in one epoch of :func:`epoch_batches` (empty rows are skipped)."""
+    rows = int(np.count_nonzero(np.diff(x.indptr)))
+    return -(-rows // batch_size)
+
+
+def epoch_mean(step: Callable[[SparseBatch], object], batches: Iterable[SparseBatch]) -> float:
+    """Run ``step(batch)`` over one epoch of batches; the mean of its returned loss,
+    weighted by rows per batch."""
     total, rows = 0.0, 0
-    for batch in epoch_batches(x, batch_size, q, rng):
-        total += float(step(*batch_tensors(batch))) * batch.n_rows
-        rows += batch.n_rows
+    for batch in batches:
+        total += float(step(batch)) * int(batch.n_rows)
+        rows += int(batch.n_rows)
     return total / max(rows, 1)
-
-
-# The tf.function input signature of a batch (fixed dtypes, free sizes: no retracing).
-BATCH_SIGNATURE = (
-    tf.TensorSpec([None, 2], tf.int64),  # in_indices
-    tf.TensorSpec([None], tf.float32),  # in_values
-    tf.TensorSpec([], tf.int64),  # n_rows
-    tf.TensorSpec([None], tf.int32),  # t_rows
-    tf.TensorSpec([None], tf.int32),  # t_cols
-    tf.TensorSpec([None], tf.float32),  # t_values
-    tf.TensorSpec([None], tf.bool),  # t_dropped
-)
-
-
-def batch_tensors(batch: SparseBatch) -> tuple:
-    return (
-        batch.in_indices,
-        batch.in_values,
-        np.int64(batch.n_rows),
-        batch.t_rows,
-        batch.t_cols,
-        batch.t_values,
-        batch.t_dropped,
-    )

@@ -37,3 +37,26 @@ def dense_objective(network: NCAENetwork, x: tf.Tensor, target: tf.Tensor, weigh
     out = network.rescale(network.output_layer.dense(h))
     per_row = tf.reduce_sum(weight * tf.square(out - target), axis=1)
     return tf.reduce_mean(per_row) + l2_penalty(network.regularized_weights, lam)
+
+
+def dense_train_step(model):
+    """The training step of a prepared explicit :class:`~ncae_exp.models.ncae.model.NCAE`
+    done densely: ``step(batch) -> loss`` builds the B × D arrays of ``batch`` and applies the
+    model's own Adam to the same network through :func:`dense_objective` (one compiled
+    ``tf.function`` with fixed-rank signatures). The benchmark's speed reference."""
+    net, dim = model.network, model.dim
+    alpha, beta = model.feedback.alpha, model.feedback.beta
+    spec = tf.TensorSpec([None, dim], tf.float32)
+
+    @tf.function(input_signature=(spec, spec, spec))
+    def train(x, target, weight):
+        with tf.GradientTape() as tape:
+            loss = dense_objective(net, x, target, weight, model.l2)
+        variables = net.trainable_variables
+        model.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    def step(batch: SparseBatch) -> tf.Tensor:
+        return train(*dense_arrays(batch, dim, alpha, beta))
+
+    return step

@@ -1,13 +1,14 @@
-"""NCAE for explicit ratings behind the shared :class:`Recommender` interface.
+"""NCAE behind the shared :class:`Recommender` interface, for both kinds of feedback.
 
 Wires the pieces: batches (input dropout, Eq. 3) → network (Eq. 1, sparse forward Eq. 4,
-gathered output) → loss (Eq. 5/6) → Adam, with the training step in one ``tf.function``.
+gathered output) → the feedback's loss (Eq. 5 explicit, Eq. 11 implicit) + λ/2‖W+‖² (Eq. 6)
+→ Adam, with the training step in one ``tf.function``. What differs between explicit ratings
+and implicit interactions lives in a feedback object (``feedback.py``), not in a subclass.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import keras
 import numpy as np
@@ -17,30 +18,40 @@ import tensorflow as tf
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
-from ncae_exp.models.ncae.batches import BATCH_SIGNATURE, epoch_mean, make_batch
-from ncae_exp.models.ncae.losses import eq5_loss, eq6_objective
+from ncae_exp.models.ncae.batches import (
+    BATCH_SPEC,
+    SparseBatch,
+    epoch_batches,
+    epoch_mean,
+    make_batch,
+    n_epoch_batches,
+    sparse_input,
+)
+from ncae_exp.models.ncae.feedback import ExplicitFeedback, ImplicitFeedback
+from ncae_exp.models.ncae.losses import l2_penalty
 from ncae_exp.models.ncae.network import NCAENetwork
-from ncae_exp.models.ncae.pretrain import PretrainSchedule, run_schedule
+from ncae_exp.models.ncae.pretrain import PretrainContext, PretrainSchedule, run_schedule
 
-log = logging.getLogger(__name__)
+Feedback = ExplicitFeedback | ImplicitFeedback
+
 
 class NCAE(Recommender):
-    """User- or item-based NCAE trained with Eq. 6.
+    """User- or item-based NCAE (``conf/model/ncae.yaml``; defaults here equal that file).
 
     ``based='item'`` feeds the columns of R (one vector per item, outputs over users);
     ``based='user'`` the rows. Everything inside works on "input rows" × "output columns".
+    ``feedback`` is :class:`ExplicitFeedback` (ratings) or :class:`ImplicitFeedback`.
     """
 
-    name = "ncae"
+    protocols = ("explicit", "implicit")
 
     def __init__(
         self,
+        feedback: Feedback | None = None,
         hidden: Sequence[int] = (500,),
         based: str = "item",
         dropout: float = 0.5,
-        alpha: float = 1.0,
-        beta: float = 1.0,
-        l2: float = 0.0002,
+        l2: float = 0.01,
         learning_rate: float = 0.001,
         batch_size: int = 128,
         predict_batch_size: int = 1024,
@@ -54,105 +65,131 @@ class NCAE(Recommender):
             raise ConfigError(f"model.hidden must be a non-empty list of positive sizes, got {hidden}")
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {dropout}")
-        if alpha < 0 or beta < 0 or alpha + beta == 0:
-            raise ConfigError(f"model.alpha and model.beta must be >= 0 and not both 0, got {alpha}, {beta}")
         if l2 < 0:
             raise ConfigError(f"model.l2 must be >= 0, got {l2}")
         if learning_rate <= 0:
             raise ConfigError(f"model.learning_rate must be > 0, got {learning_rate}")
-        if batch_size < 1 or predict_batch_size < 1:
-            raise ConfigError(f"trainer.batch_size must be >= 1, got {batch_size}")
+        if int(batch_size) < 1 or int(predict_batch_size) < 1:
+            raise ConfigError(f"model.batch_size and predict_batch_size must be >= 1, got {batch_size}, {predict_batch_size}")
+        self.feedback = ExplicitFeedback() if feedback is None else feedback
         self.hidden = hidden
         self.based = based
         self.dropout = float(dropout)
-        self.alpha = float(alpha)
-        self.beta = float(beta)
         self.l2 = float(l2)
         self.learning_rate = float(learning_rate)
         self.batch_size = int(batch_size)
         self.predict_batch_size = int(predict_batch_size)
         self.seed = int(seed)
-        self.pretrain_schedule = pretrain
-        if pretrain is not None:
-            pretrain.stages(len(hidden))  # a schedule that does not fit the depth fails now
+        self.pretrain_schedule = pretrain if pretrain is not None and pretrain.enabled else None
+        if self.pretrain_schedule is not None:
+            if not self.feedback.supports_pretraining:
+                raise ConfigError(
+                    f"layer-wise pre-training is for explicit ratings; use pretrain=none with {self.feedback.name} feedback"
+                )
+            self.pretrain_schedule.stages(len(hidden))  # a schedule that does not fit the depth fails now
         self.rng = np.random.default_rng(seed)
         self.network: NCAENetwork | None = None
-        self.x: sp.csr_matrix | None = None
+        self.optimizer: keras.optimizers.Optimizer | None = None
+        self.x: sp.csr_matrix | None = None  # input rows at inference
+        self.x_fit: sp.csr_matrix | None = None  # input rows trained on (+ augmented rows)
 
     # -- setup -------------------------------------------------------------------------
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
-        self._build(self._input_rows(train), rating_scale, linear_output=False)
-
-    def _input_rows(self, train: sp.csr_matrix) -> sp.csr_matrix:
-        """The input vectors as CSR rows: R for user-based, Rᵀ for item-based."""
         train = sp.csr_matrix(train, dtype=np.float32)
         x = (train.T.tocsr() if self.based == "item" else train).astype(np.float32)
         x.sort_indices()
-        return x
-
-    def _build(self, x: sp.csr_matrix, rating_scale: RatingScale | None, linear_output: bool,
-               x_fit: sp.csr_matrix | None = None) -> None:
-        """``x``: the rows inference reads; ``x_fit``: the rows training iterates (default
-        ``x``; the implicit model adds augmented rows)."""
-        self.x = x
-        self.x_fit = x if x_fit is None else x_fit
+        inputs = self.feedback.prepare(x, rating_scale, self.based)
+        self.x, self.x_fit = inputs.x, inputs.x_fit
         dim = self.x.shape[1]  # an autoencoder: output space = input space
-        mid, half = (rating_scale.mid, rating_scale.half_range) if rating_scale else (0.0, 1.0)
         keras.utils.set_random_seed(self.seed)
         self.network = NCAENetwork(
-            dim, dim, self.hidden, out_mid=mid, out_half_range=half, linear_output=linear_output
+            dim, dim, self.hidden, out_mid=inputs.out_mid, out_half_range=inputs.out_half_range,
+            linear_output=inputs.linear_output,
         )
         self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
         self.optimizer.build(self.network.trainable_variables)
-        self._train_step = tf.function(self._train_step_eager, input_signature=BATCH_SIGNATURE)
-        self._loss_step = tf.function(self._loss_eager, input_signature=BATCH_SIGNATURE)
-        self._predict_step = tf.function(
-            self._predict_eager, input_signature=BATCH_SIGNATURE[:5]
-        )
+        self._train_step = tf.function(self._train_step_eager, input_signature=[BATCH_SPEC])
+        self._loss_step = tf.function(self.objective, input_signature=[BATCH_SPEC])
+        self._output_step = tf.function(self._outputs_at, input_signature=[BATCH_SPEC])
 
-    def describe(self) -> dict[str, float]:
-        assert self.network is not None
-        return {"n_parameters": int(sum(np.prod(v.shape) for v in self.network.trainable_variables))}
+    @property
+    def dim(self) -> int:
+        """Length of an input (= output) vector."""
+        return int(self.x.shape[1])
 
+    def describe(self) -> dict[str, float | str]:
+        n_params = int(sum(np.prod(v.shape) for v in self.network.trainable_variables))
+        return {"n_parameters": n_params, **self.feedback.describe()}
+
+    # -- pre-training ----------------------------------------------------------------------
     def before_fit(self, log_metrics) -> dict[str, float]:
-        """Greedy layer-wise pre-training, when a schedule is configured."""
         if self.pretrain_schedule is None:
             return {}
-        return {"pretrain_seconds": run_schedule(self, self.pretrain_schedule, log_metrics)}
+        return {"pretrain_seconds": self.pretrain(self.pretrain_schedule, log_metrics)}
 
-    def sparse_input(self, in_indices, in_values, n_rows) -> tf.SparseTensor:
-        """The (n_rows × input dim) sparse batch the network reads."""
-        return tf.SparseTensor(in_indices, in_values, tf.stack([tf.cast(n_rows, tf.int64), self.x.shape[1]]))
+    def pretrain(self, schedule: PretrainSchedule, log_metrics) -> float:
+        """Greedy layer-wise pre-training (Sec. 4.3) of the prepared network; seconds spent."""
+        return run_schedule(self.pretrain_context(), schedule, log_metrics)
+
+    def pretrain_context(self) -> PretrainContext:
+        """What a pre-training stage reads from this (prepared, explicit) model."""
+        fb = self.feedback
+        if not fb.supports_pretraining:
+            raise ConfigError(f"layer-wise pre-training is for explicit ratings, not {fb.name} feedback")
+        return PretrainContext(
+            network=self.network, hidden=tuple(self.hidden), dim=self.dim, alpha=fb.alpha, beta=fb.beta,
+            dropout=self.dropout, l2=self.l2, learning_rate=self.learning_rate,
+            batches=lambda q: self.epoch_batches(q),
+        )
 
     # -- the training step ---------------------------------------------------------------
-    def _objective(self, in_indices, in_values, n_rows, t_rows, t_cols, t_values, t_dropped):
-        x = self.sparse_input(in_indices, in_values, n_rows)
-        pred = self.network(x, t_rows, t_cols)
-        per_row = eq5_loss(pred, t_values, t_dropped, t_rows, tf.cast(n_rows, tf.int32), self.alpha, self.beta)
-        return eq6_objective(per_row, self.network.regularized_weights, self.l2)
+    def epoch_batches(self, q: float | None = None, rng: np.random.Generator | None = None) -> Iterator[SparseBatch]:
+        """One epoch of shuffled training batches with a fresh dropout mask (rate ``q``,
+        default the model's); draws from the model's generator unless ``rng`` is given."""
+        q = self.dropout if q is None else q
+        return epoch_batches(self.x_fit, self.batch_size, q, self.rng if rng is None else rng)
 
-    def _train_step_eager(self, *batch):
+    @property
+    def n_batches(self) -> int:
+        """Mini-batches per training epoch."""
+        return n_epoch_batches(self.x_fit, self.batch_size)
+
+    def objective(self, batch: SparseBatch) -> tf.Tensor:
+        """The training objective of a batch: mean per-row loss + (λ/2)‖W+‖² (Eq. 6 / Eq. 11)."""
+        per_row = self.feedback.per_row_loss(self.network, sparse_input(batch, self.dim), batch)
+        return tf.reduce_mean(per_row) + l2_penalty(self.network.regularized_weights, self.l2)
+
+    def _train_step_eager(self, batch: SparseBatch) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = self._objective(*batch)
+            loss = self.objective(batch)
         variables = self.network.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
-    def _loss_eager(self, *batch):
-        return self._objective(*batch)
+    def train_step(self, batch: SparseBatch) -> tf.Tensor:
+        """One Adam step on ``batch`` (compiled); returns the batch's objective before the step."""
+        return self._train_step(batch)
+
+    def batch_loss(self, batch: SparseBatch) -> tf.Tensor:
+        """The batch's objective without updating anything (compiled)."""
+        return self._loss_step(batch)
 
     def train_epoch(self) -> float:
-        return epoch_mean(self._train_step, self.x_fit, self.batch_size, self.dropout, self.rng)
+        return epoch_mean(self._train_step, self.epoch_batches())
 
     def training_loss(self) -> float:
         # Same corruption process as an epoch, on a separate generator so that measuring
         # does not shift the training randomness.
         rng = np.random.default_rng(self.seed + 1_000_003)
-        return epoch_mean(self._loss_step, self.x_fit, self.batch_size, self.dropout, rng)
+        return epoch_mean(self._loss_step, self.epoch_batches(rng=rng))
 
     # -- inference -----------------------------------------------------------------------
-    def _predict_eager(self, in_indices, in_values, n_rows, t_rows, t_cols):
-        return self.network(self.sparse_input(in_indices, in_values, n_rows), t_rows, t_cols)
+    def _outputs_at(self, batch: SparseBatch) -> tf.Tensor:
+        return self.network(sparse_input(batch, self.dim), batch.t_rows, batch.t_cols)
+
+    def _dense_outputs(self, rows: np.ndarray) -> tf.Tensor:
+        batch = make_batch(self.x, rows, None, 0.0)
+        return self.network.dense_output(sparse_input(batch, self.dim))
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
@@ -167,29 +204,25 @@ class NCAE(Recommender):
         bounds = np.append(first, len(order))
         for start in range(0, len(uniq), self.predict_batch_size):
             stop = min(start + self.predict_batch_size, len(uniq))
-            batch = make_batch(self.x, uniq[start:stop], None, 0.0)
+            inputs = make_batch(self.x, uniq[start:stop], None, 0.0)
             sel = order[bounds[start] : bounds[stop]]
+            # The targets of this "batch" are the asked pairs: row within the batch, column.
             local = np.searchsorted(uniq[start:stop], rows[sel]).astype(np.int32)
-            pred = self._predict_step(
-                batch.in_indices, batch.in_values, np.int64(batch.n_rows), local, cols[sel].astype(np.int32)
-            )
-            out[sel] = pred.numpy()
+            at = inputs._replace(t_rows=local, t_cols=cols[sel].astype(np.int32),
+                                 t_values=np.zeros(len(sel), np.float32), t_dropped=np.zeros(len(sel), bool))
+            out[sel] = self._output_step(at).numpy()
         return out
 
     def score_items(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         if self.based == "user":
-            batch = make_batch(self.x, users, None, 0.0)
-            x = self.sparse_input(batch.in_indices, batch.in_values, batch.n_rows)
-            return self.network.dense_output(x).numpy()
+            return self._dense_outputs(users).numpy()
         # Item-based: every item's output vector holds all users; read the asked users' column.
         n_items = self.x.shape[0]
         scores = np.empty((len(users), n_items), dtype=np.float32)
         for start in range(0, n_items, self.predict_batch_size):
             rows = np.arange(start, min(start + self.predict_batch_size, n_items))
-            batch = make_batch(self.x, rows, None, 0.0)
-            x = self.sparse_input(batch.in_indices, batch.in_values, batch.n_rows)
-            scores[:, rows] = tf.gather(self.network.dense_output(x), users, axis=1).numpy().T
+            scores[:, rows] = tf.gather(self._dense_outputs(rows), users, axis=1).numpy().T
         return scores
 
     # -- state ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import keras
@@ -28,9 +28,10 @@ import numpy as np
 import tensorflow as tf
 
 from ncae_exp.errors import ConfigError, TrainingError
-from ncae_exp.models.ncae.batches import BATCH_SIGNATURE, epoch_mean
+from ncae_exp.models.ncae.batches import BATCH_SPEC, SparseBatch, epoch_mean, sparse_input
 from ncae_exp.models.ncae.layers import GatheredOutput, TanhDense
 from ncae_exp.models.ncae.losses import eq5_loss, l2_penalty
+from ncae_exp.models.ncae.network import NCAENetwork
 
 log = logging.getLogger(__name__)
 
@@ -47,31 +48,36 @@ class Stage:
 
 @dataclass(frozen=True)
 class PretrainSchedule:
-    name: str
-    first: str | None
-    middle: str | None
-    top: str | None
-    epochs_per_stage: int
+    """What pre-trains each weight layer (``conf/pretrain/<name>.yaml``); ``first=None`` is
+    no pre-training (``pretrain=none``, the paper's BP(None))."""
 
-    @classmethod
-    def from_config(cls, cfg) -> PretrainSchedule | None:
-        """None for ``pretrain=none``."""
-        name = str(cfg.name)
-        if name == "none":
-            return None
-        first, middle, top = cfg.get("first"), cfg.get("middle"), cfg.get("top")
-        for key, value in (("first", first), ("middle", middle)):
+    name: str = "none"
+    first: str | None = None
+    middle: str | None = None
+    top: str | None = None
+    epochs_per_stage: int = 10
+
+    def __post_init__(self) -> None:
+        if self.first is None:
+            if self.middle is not None or self.top is not None:
+                raise ConfigError(f"pretrain={self.name}: pretrain.first is null, so middle and top must be null too")
+            return
+        for key, value in (("first", self.first), ("middle", self.middle)):
             if value not in _KINDS:
                 raise ConfigError(f"pretrain.{key} must be one of {_KINDS}, got {value!r}")
-        if top not in (None, "supervised"):
-            raise ConfigError(f"pretrain.top must be 'supervised' or null, got {top!r}")
-        epochs = int(cfg.epochs_per_stage)
-        if epochs < 1:
-            raise ConfigError(f"pretrain.epochs_per_stage must be >= 1, got {epochs}")
-        return cls(name, first, middle, top, epochs)
+        if self.top not in (None, "supervised"):
+            raise ConfigError(f"pretrain.top must be 'supervised' or null, got {self.top!r}")
+        if isinstance(self.epochs_per_stage, bool) or int(self.epochs_per_stage) < 1:
+            raise ConfigError(f"pretrain.epochs_per_stage must be >= 1, got {self.epochs_per_stage}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.first is not None
 
     def stages(self, n_hidden: int) -> list[Stage]:
         """The stages for a network with ``n_hidden`` hidden layers, bottom to top."""
+        if not self.enabled:
+            return []
         if n_hidden < 2 and self.top is None:
             raise ConfigError(
                 f"pretrain={self.name} pre-trains hidden layer 2, but model.hidden has one layer; "
@@ -87,16 +93,30 @@ class PretrainSchedule:
         return stages
 
 
-def run_schedule(model, schedule: PretrainSchedule, log_metrics: LogFn) -> float:
-    """Pre-train ``model`` (an :class:`~ncae_exp.models.ncae.model.NCAE` after ``prepare``)
-    in place; returns the seconds spent."""
+@dataclass(frozen=True)
+class PretrainContext:
+    """What a stage needs from the model it pre-trains (built by ``NCAE.pretrain``)."""
+
+    network: NCAENetwork
+    hidden: tuple[int, ...]
+    dim: int  # the output space (= input space of an autoencoder)
+    alpha: float  # Eq. 5 weights (explicit feedback)
+    beta: float
+    dropout: float
+    l2: float
+    learning_rate: float
+    batches: Callable[[float], Iterable[SparseBatch]]  # one epoch of training batches at dropout q
+
+
+def run_schedule(ctx: PretrainContext, schedule: PretrainSchedule, log_metrics: LogFn) -> float:
+    """Pre-train ``ctx.network`` in place, stage by stage; returns the seconds spent."""
     t0 = time.perf_counter()
-    for stage in schedule.stages(len(model.hidden)):
-        run_stage(model, stage, schedule.epochs_per_stage, log_metrics)
+    for stage in schedule.stages(len(ctx.hidden)):
+        run_stage(ctx, stage, int(schedule.epochs_per_stage), log_metrics)
     return time.perf_counter() - t0
 
 
-def _encode_to(net, x: tf.SparseTensor, layer: int) -> tf.Tensor:
+def _encode_to(net: NCAENetwork, x: tf.SparseTensor, layer: int) -> tf.Tensor:
     """z_layer: the output of hidden layer ``layer`` (1-based)."""
     h = net.encoder(x)
     for hidden in net.hidden_layers[: layer - 1]:
@@ -104,47 +124,48 @@ def _encode_to(net, x: tf.SparseTensor, layer: int) -> tf.Tensor:
     return h
 
 
-def run_stage(model, stage: Stage, epochs: int, log_metrics: LogFn) -> None:
-    net = model.network
-    dim = model.x.shape[1]
+def run_stage(ctx: PretrainContext, stage: Stage, epochs: int, log_metrics: LogFn) -> None:
+    net = ctx.network
     hidden_layers = [net.encoder, *net.hidden_layers]
     decoder = None
     if stage.kind in ("sr", "ur", "sh"):
-        decoder = GatheredOutput(model.hidden[stage.layer - 1], dim, name=f"temp_decoder_{stage.layer}")
+        decoder = GatheredOutput(ctx.hidden[stage.layer - 1], ctx.dim, name=f"temp_decoder_{stage.layer}")
     elif stage.kind == "dr":
-        below = model.hidden[stage.layer - 2]
-        decoder = TanhDense(model.hidden[stage.layer - 1], below, name=f"temp_decoder_{stage.layer}")
+        below = ctx.hidden[stage.layer - 2]
+        decoder = TanhDense(ctx.hidden[stage.layer - 1], below, name=f"temp_decoder_{stage.layer}")
     own = net.output_layer if stage.kind == "v" else hidden_layers[stage.layer - 1]
     variables = list(own.trainable_variables) + (list(decoder.trainable_variables) if decoder else [])
-    q = 0.0 if stage.kind == "ur" else model.dropout  # "ur": reconstruct the uncorrupted input
+    q = 0.0 if stage.kind == "ur" else ctx.dropout  # "ur": reconstruct the uncorrupted input
 
-    def loss_fn(in_indices, in_values, n_rows, t_rows, t_cols, t_values, t_dropped):
-        x = model.sparse_input(in_indices, in_values, n_rows)
+    def eq5_mean(pred, batch: SparseBatch) -> tf.Tensor:
+        n_rows = tf.cast(batch.n_rows, tf.int32)
+        return tf.reduce_mean(eq5_loss(pred, batch.t_values, batch.t_dropped, batch.t_rows, n_rows, ctx.alpha, ctx.beta))
+
+    def loss_fn(batch: SparseBatch) -> tf.Tensor:
+        x = sparse_input(batch, ctx.dim)
         if stage.kind == "v":  # Eq. 15: the full network, only W_L, b_L trainable; no L2
-            pred = net(x, t_rows, t_cols)
-            return tf.reduce_mean(eq5_loss(pred, t_values, t_dropped, t_rows, tf.cast(n_rows, tf.int32), model.alpha, model.beta))
+            return eq5_mean(net(x, batch.t_rows, batch.t_cols), batch)
         if stage.kind == "dr":  # Eq. 13: reconstruct z_{l−1} over all its units
             below = _encode_to(net, x, stage.layer - 1)
             recon = decoder(hidden_layers[stage.layer - 1](below))
             return tf.reduce_mean(tf.square(recon - tf.stop_gradient(below)))
         # Eq. 12 (and its supervised analogue for a higher layer): Eq. 5 through a temporary
         # decoder on z_l, with the rating-scale rescaling, plus L2 as in Eq. 6.
-        pred = net.rescale(decoder(_encode_to(net, x, stage.layer), t_rows, t_cols))
-        per_row = eq5_loss(pred, t_values, t_dropped, t_rows, tf.cast(n_rows, tf.int32), model.alpha, model.beta)
-        return tf.reduce_mean(per_row) + l2_penalty(variables, model.l2)
+        pred = net.rescale(decoder(_encode_to(net, x, stage.layer), batch.t_rows, batch.t_cols))
+        return eq5_mean(pred, batch) + l2_penalty(variables, ctx.l2)
 
-    optimizer = keras.optimizers.Adam(learning_rate=model.learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate=ctx.learning_rate)
     optimizer.build(variables)
 
-    @tf.function(input_signature=BATCH_SIGNATURE)
-    def step(*batch):
+    @tf.function(input_signature=[BATCH_SPEC])
+    def step(batch: SparseBatch):
         with tf.GradientTape() as tape:
-            loss = loss_fn(*batch)
+            loss = loss_fn(batch)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
     for epoch in range(1, epochs + 1):
-        value = epoch_mean(step, model.x_fit, model.batch_size, q, model.rng)
+        value = epoch_mean(step, ctx.batches(q))
         if not np.isfinite(value):
             raise TrainingError(f"{stage.metric} became {value} at epoch {epoch}; lower model.learning_rate")
         log_metrics({stage.metric: value}, epoch)
