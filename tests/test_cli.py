@@ -221,3 +221,16 @@ def test_recommend_from_a_logged_model(tmp_path):
     assert int(data.item_ids[np.argmax(best)]) == items[0]
     bad = subprocess.run([rec, "run_id=nope", "user=3"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("ncae-recommend: error:")
+
+
+def test_help_describes_this_tool(tmp_path):
+    proc = subprocess.run([NCAE_RUN, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ncae-run: train and evaluate NCAE") and "powered by Hydra" not in proc.stdout
+    assert "model: ncae" in proc.stdout and "protocol: explicit, implicit" in proc.stdout
+
+
+def test_recommend_help(tmp_path):
+    rec = str(Path(sys.executable).parent / "ncae-recommend")
+    proc = subprocess.run([rec, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: ncae-recommend run_id=")
