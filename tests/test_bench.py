@@ -14,7 +14,7 @@ from ncae_exp.data.registry import get_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The contract's keys (docs/contract.md, "Other entry points") and the others the benchmark
+# The contract's keys (the outside contract, "Other entry points") and the others the benchmark
 # promises, each a positive finite number.
 CONTRACT = {
     "ml10m_shape": ["epoch_seconds", "epoch_seconds_dense_reference", "peak_rss_mb"],

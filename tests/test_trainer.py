@@ -48,7 +48,7 @@ def script(values):
 def test_best_epoch_is_selected_and_restored():
     tracker = MemoryTracker()
     model = Scripted()
-    fit = Trainer(5, tracker, select="val_metric", mode="min").fit(model, script([9, 5, 3, 4, 3.5, 6]))
+    fit = Trainer(5, select="val_metric", mode="min").fit(model, script([9, 5, 3, 4, 3.5, 6]), tracker)
     assert fit.best_epoch == 2 and fit.best_value == 3 and model.epoch == 2
     assert fit.epochs_run == 5
     assert tracker.series("val_metric") == [(0, 9), (1, 5), (2, 3), (3, 4), (4, 3.5), (5, 6)]
@@ -58,24 +58,33 @@ def test_best_epoch_is_selected_and_restored():
 
 def test_maximising_and_patience_stop_early():
     model = Scripted()
-    fit = Trainer(10, MemoryTracker(), select="val_metric", mode="max", patience=2).fit(
-        model, script([0.1, 0.2, 0.5, 0.4, 0.45, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9])
+    fit = Trainer(10, select="val_metric", mode="max", patience=2).fit(
+        model, script([0.1, 0.2, 0.5, 0.4, 0.45, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]), MemoryTracker()
     )
     assert fit.epochs_run == 4 and fit.best_epoch == 2 and model.epoch == 2
 
 
 def test_without_a_validation_metric_the_last_epoch_is_kept():
     model = Scripted()
-    fit = Trainer(3, MemoryTracker(), select="val_metric").fit(model, lambda m: {})
+    fit = Trainer(3, select="val_metric").fit(model, lambda m: {}, MemoryTracker())
     assert fit.best_epoch == 3 and fit.best_value is None and model.epoch == 3
 
 
 def test_diverging_loss_stops_with_a_clear_error():
     with pytest.raises(TrainingError, match="learning_rate"):
-        Trainer(3, MemoryTracker(), select="v").fit(Scripted(losses=[1.0, math.nan, 1.0]), lambda m: {"v": 1.0})
+        Trainer(3, select="v").fit(Scripted(losses=[1.0, math.nan, 1.0]), lambda m: {"v": 1.0}, MemoryTracker())
 
 
 @pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"epochs": 2, "mode": "up"}, {"epochs": 2, "patience": 0}])
 def test_bad_trainer_settings(kwargs):
     with pytest.raises(ConfigError):
-        Trainer(tracker=MemoryTracker(), select="v", **kwargs)
+        Trainer(select="v", **kwargs)
+
+
+def test_a_closed_form_model_gets_one_epoch_whatever_epochs_says():
+    model = Scripted()
+    model.iterative = False
+    tracker = MemoryTracker()
+    fit = Trainer(50, select="val_metric").fit(model, script([3.0, 2.0]), tracker)
+    assert fit.epochs_run == 1 and model.epoch == 1 and fit.best_epoch == 1
+    assert [s for s, _ in tracker.series("train_loss")] == [0, 1]

@@ -63,7 +63,6 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
     model = build_model(cfg.model)  # settings are checked here, before any data is read
     trainer = Trainer(
         epochs=int(cfg.trainer.epochs),
-        tracker=MemoryTracker(),  # replaced by the run's tracker below
         select=protocol.select,
         mode=protocol.mode,
         patience=None if cfg.trainer.patience is None else int(cfg.trainer.patience),
@@ -92,8 +91,7 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
         log.info("split: %s", ", ".join(f"{k}={v}" for k, v in prepared.stats.items()))
         model.prepare(prepared.train, prepared.rating_scale)
         tracker.log_params({f"model_info.{k}": v for k, v in model.describe().items()})
-        trainer.tracker = tracker
-        fit = trainer.fit(model, protocol.evaluate)
+        fit = trainer.fit(model, protocol.evaluate, tracker)
         final = protocol.final(model, fit, tracker, output_dir)
         # The selected model's value comes last in the val series (step = epochs_run + 1),
         # so the runs table shows the best epoch's val_rmse, not the last epoch's.

@@ -18,7 +18,7 @@ from ncae_exp.reports.runs import SCHEDULE_LABELS, ReportError, RunRecord, disti
 
 _ROW_ORDER = ("none", "sus", "su", "ss", "us", "uu")  # rows per depth: plain, then "*"
 
-# Table 2 of the paper: ML-10M, random 80/10/10, item-based, test RMSE (also in docs/ncae-spec.md).
+# Table 2 of the paper: ML-10M, random 80/10/10, item-based, test RMSE (the spec restates it: ncae-spec.md, "Results to reproduce").
 PAPER_K = (200, 300, 400, 500)
 PAPER_TABLE2 = {
     "SINGLE": (0.791, 0.784, 0.781, 0.779),

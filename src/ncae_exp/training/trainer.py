@@ -44,7 +44,6 @@ class Trainer:
     def __init__(
         self,
         epochs: int,
-        tracker: Tracker,
         select: str,
         mode: str = "min",
         patience: int | None = None,
@@ -56,7 +55,6 @@ class Trainer:
         if patience is not None and int(patience) < 1:
             raise ConfigError(f"trainer.patience must be >= 1 or null, got {patience}")
         self.epochs = int(epochs)
-        self.tracker = tracker
         self.select = select
         self.mode = mode
         self.patience = None if patience is None else int(patience)
@@ -68,17 +66,18 @@ class Trainer:
             return True
         return value < best if self.mode == "min" else value > best
 
-    def fit(self, model: Recommender, evaluate: Callable[[Recommender], dict[str, float]]) -> FitResult:
-        """``evaluate(model)`` returns the per-epoch metrics (e.g. ``val_rmse``, ``train_rmse``)."""
+    def fit(self, model: Recommender, evaluate: Callable[[Recommender], dict[str, float]], tracker: Tracker) -> FitResult:
+        """``evaluate(model)`` returns the per-epoch metrics (e.g. ``val_rmse``, ``train_rmse``);
+        every series goes to ``tracker`` (step = epoch)."""
         t_fit = time.perf_counter()
         history: list[dict[str, float]] = []
         n_epochs = self.epochs if model.iterative else 1
 
         def record(step: int, metrics: dict[str, float]) -> None:
-            self.tracker.log_metrics(metrics, step=step)
+            tracker.log_metrics(metrics, step=step)
             history.append({"step": step, **metrics})
 
-        extras = model.before_fit(self.tracker.log_metrics)  # pre-training, if any
+        extras = model.before_fit(tracker.log_metrics)  # pre-training, if any
         step0 = {"train_loss": model.training_loss(), **evaluate(model)}
         record(0, step0)
         log.info("epoch 0/%d %s", n_epochs, _fmt(step0))

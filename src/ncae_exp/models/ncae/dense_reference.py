@@ -15,23 +15,25 @@ from ncae_exp.models.ncae.losses import l2_penalty
 from ncae_exp.models.ncae.network import NCAENetwork
 
 
-def dense_arrays(batch: SparseBatch, dim: int, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def dense_arrays(batch: SparseBatch, dim: int, alpha: float, beta: float,
+                 normalize: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dense (corrupted input, target, loss weight) arrays of a batch; the weight is
-    α/|K(u)| on dropped observed entries, β/|K(u)| on kept ones and 0 elsewhere."""
+    α/|K(u)| on dropped observed entries, β/|K(u)| on kept ones and 0 elsewhere (without
+    the division by |K(u)| when ``normalize`` is false)."""
     x = np.zeros((batch.n_rows, dim), np.float32)
     x[batch.in_indices[:, 0], batch.in_indices[:, 1]] = batch.in_values
     target = np.zeros((batch.n_rows, dim), np.float32)
     target[batch.t_rows, batch.t_cols] = batch.t_values
     counts = np.bincount(batch.t_rows, minlength=batch.n_rows).astype(np.float32)
     weight = np.zeros((batch.n_rows, dim), np.float32)
-    w = np.where(batch.t_dropped, alpha, beta) / counts[batch.t_rows]
+    w = np.where(batch.t_dropped, alpha, beta) / (counts[batch.t_rows] if normalize else 1.0)
     weight[batch.t_rows, batch.t_cols] = w
     return x, target, weight
 
 
 def dense_objective(network: NCAENetwork, x: tf.Tensor, target: tf.Tensor, weight: tf.Tensor, lam: float) -> tf.Tensor:
     """Eq. 6 computed densely: mean over rows of Σ_j weight_ij (û_ij − u_ij)² + λ/2‖W+‖²."""
-    h = tf.tanh(tf.matmul(x, network.encoder.kernel) + network.encoder.bias)
+    h = network.encoder.activation(tf.matmul(x, network.encoder.kernel) + network.encoder.bias)
     for layer in network.hidden_layers:
         h = layer(h)
     out = network.rescale(network.output_layer.dense(h))
@@ -45,7 +47,7 @@ def dense_train_step(model):
     model's own Adam to the same network through :func:`dense_objective` (one compiled
     ``tf.function`` with fixed-rank signatures). The benchmark's speed reference."""
     net, dim = model.network, model.dim
-    alpha, beta = model.feedback.alpha, model.feedback.beta
+    fb = model.feedback
     spec = tf.TensorSpec([None, dim], tf.float32)
 
     @tf.function(input_signature=(spec, spec, spec))
@@ -57,6 +59,6 @@ def dense_train_step(model):
         return loss
 
     def step(batch: SparseBatch) -> tf.Tensor:
-        return train(*dense_arrays(batch, dim, alpha, beta))
+        return train(*dense_arrays(batch, dim, fb.alpha, fb.beta, fb.normalize))
 
     return step

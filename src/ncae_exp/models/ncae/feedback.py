@@ -37,18 +37,25 @@ class PreparedInputs:
 class ExplicitFeedback:
     """Ratings: errors only on observed entries (Eq. 5, sparse backward), output rescaled to
     the rating range. ``alpha`` weighs the entries input dropout removed (prediction),
-    ``beta`` the kept ones (reconstruction); the paper sets both to 1."""
+    ``beta`` the kept ones (reconstruction); the paper sets both to 1. ``output=linear`` and
+    ``normalize=false`` (no division by |K(u)|) are for the AutoRec / CFN configurations."""
 
     name = "explicit"
     supports_pretraining = True
 
-    def __init__(self, alpha: float = 1.0, beta: float = 1.0):
+    def __init__(self, alpha: float = 1.0, beta: float = 1.0, output: str = "tanh", normalize: bool = True):
         alpha, beta = float(alpha), float(beta)
         if alpha < 0 or beta < 0 or alpha + beta == 0:
             raise ConfigError(f"model.feedback.alpha and beta must be >= 0 and not both 0, got {alpha}, {beta}")
-        self.alpha, self.beta = alpha, beta
+        if output not in ("tanh", "linear"):
+            raise ConfigError(f"model.feedback.output must be 'tanh' or 'linear', got {output!r}")
+        if not isinstance(normalize, bool):
+            raise ConfigError(f"model.feedback.normalize must be true or false, got {normalize!r}")
+        self.alpha, self.beta, self.output, self.normalize = alpha, beta, output, normalize
 
     def prepare(self, x: sp.csr_matrix, rating_scale: RatingScale | None, based: str) -> PreparedInputs:
+        if self.output == "linear":  # predictions are clipped to the scale by the evaluator
+            return PreparedInputs(x=x, x_fit=x, linear_output=True)
         mid, half = (rating_scale.mid, rating_scale.half_range) if rating_scale else (0.0, 1.0)
         return PreparedInputs(x=x, x_fit=x, out_mid=mid, out_half_range=half)
 
@@ -56,7 +63,8 @@ class ExplicitFeedback:
         """Eq. 5 for every input row of the batch."""
         pred = net(x, batch.t_rows, batch.t_cols)
         n_rows = tf.cast(batch.n_rows, tf.int32)
-        return eq5_loss(pred, batch.t_values, batch.t_dropped, batch.t_rows, n_rows, self.alpha, self.beta)
+        return eq5_loss(pred, batch.t_values, batch.t_dropped, batch.t_rows, n_rows, self.alpha, self.beta,
+                        self.normalize)
 
     def describe(self) -> dict[str, float | str]:
         return {}

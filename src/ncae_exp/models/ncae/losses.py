@@ -17,6 +17,7 @@ def eq5_loss(
     n_rows: tf.Tensor,
     alpha: float,
     beta: float,
+    normalize: bool = True,
 ) -> tf.Tensor:
     """L_{α,β}(u, ũ) for every input vector of the batch (shape [n_rows]).
 
@@ -24,13 +25,16 @@ def eq5_loss(
 
     ``dropped`` marks the entries that input dropout removed (C(ũ)): α weighs prediction of
     those, β reconstruction of the kept ones. Dividing by |K(u)| balances heavy and light
-    rows. A row without observed entries contributes 0.
+    rows (``normalize=False`` keeps the plain sum, as AutoRec and CFN do). A row without
+    observed entries contributes 0.
     """
     pred = tf.convert_to_tensor(pred, tf.float32)
     target = tf.convert_to_tensor(target, tf.float32)
     weight = tf.where(tf.cast(dropped, tf.bool), tf.cast(alpha, tf.float32), tf.cast(beta, tf.float32))
     weighted = weight * tf.square(pred - target)
     per_row = tf.math.unsorted_segment_sum(weighted, rows, n_rows)
+    if not normalize:
+        return per_row
     counts = tf.math.unsorted_segment_sum(tf.ones_like(weighted), rows, n_rows)
     return per_row / tf.maximum(counts, 1.0)
 

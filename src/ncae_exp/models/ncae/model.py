@@ -57,6 +57,7 @@ class NCAE(Recommender):
         predict_batch_size: int = 1024,
         seed: int = 0,
         pretrain: PretrainSchedule | None = None,
+        hidden_activation: str = "tanh",
     ):
         if based not in ("user", "item"):
             raise ConfigError(f"model.based must be 'user' or 'item', got {based!r}")
@@ -67,6 +68,8 @@ class NCAE(Recommender):
             raise ConfigError(f"model.dropout must be in [0, 1), got {dropout}")
         if l2 < 0:
             raise ConfigError(f"model.l2 must be >= 0, got {l2}")
+        if hidden_activation not in ("tanh", "sigmoid"):
+            raise ConfigError(f"model.hidden_activation must be 'tanh' or 'sigmoid', got {hidden_activation!r}")
         if learning_rate <= 0:
             raise ConfigError(f"model.learning_rate must be > 0, got {learning_rate}")
         if int(batch_size) < 1 or int(predict_batch_size) < 1:
@@ -80,6 +83,7 @@ class NCAE(Recommender):
         self.batch_size = int(batch_size)
         self.predict_batch_size = int(predict_batch_size)
         self.seed = int(seed)
+        self.hidden_activation = hidden_activation
         self.pretrain_schedule = pretrain if pretrain is not None and pretrain.enabled else None
         if self.pretrain_schedule is not None:
             if not self.feedback.supports_pretraining:
@@ -104,7 +108,7 @@ class NCAE(Recommender):
         keras.utils.set_random_seed(self.seed)
         self.network = NCAENetwork(
             dim, dim, self.hidden, out_mid=inputs.out_mid, out_half_range=inputs.out_half_range,
-            linear_output=inputs.linear_output,
+            linear_output=inputs.linear_output, hidden_activation=self.hidden_activation,
         )
         self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
         self.optimizer.build(self.network.trainable_variables)
@@ -138,6 +142,7 @@ class NCAE(Recommender):
             raise ConfigError(f"layer-wise pre-training is for explicit ratings, not {fb.name} feedback")
         return PretrainContext(
             network=self.network, hidden=tuple(self.hidden), dim=self.dim, alpha=fb.alpha, beta=fb.beta,
+            normalize=fb.normalize,
             dropout=self.dropout, l2=self.l2, learning_rate=self.learning_rate,
             batches=lambda q: self.epoch_batches(q),
         )

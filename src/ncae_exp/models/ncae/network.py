@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
-from ncae_exp.models.ncae.layers import GatheredOutput, SparseInputDense, TanhDense
+from ncae_exp.models.ncae.layers import GatheredOutput, HiddenDense, SparseInputDense
 
 
 class NCAENetwork(keras.layers.Layer):
@@ -28,6 +28,7 @@ class NCAENetwork(keras.layers.Layer):
         out_mid: float = 0.0,
         out_half_range: float = 1.0,
         linear_output: bool = False,
+        hidden_activation: str = "tanh",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -36,9 +37,10 @@ class NCAENetwork(keras.layers.Layer):
             raise ValueError("NCAE needs at least one hidden layer")
         self.out_mid = float(out_mid)
         self.out_half_range = float(out_half_range)
-        self.encoder = SparseInputDense(input_dim, hidden[0], name="layer_1")
+        self.encoder = SparseInputDense(input_dim, hidden[0], activation=hidden_activation, name="layer_1")
         self.hidden_layers = [
-            TanhDense(hidden[i - 1], hidden[i], name=f"layer_{i + 1}") for i in range(1, len(hidden))
+            HiddenDense(hidden[i - 1], hidden[i], activation=hidden_activation, name=f"layer_{i + 1}")
+            for i in range(1, len(hidden))
         ]
         self.output_layer = GatheredOutput(hidden[-1], output_dim, name=f"layer_{len(hidden) + 1}")
 

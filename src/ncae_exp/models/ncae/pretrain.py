@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from ncae_exp.errors import ConfigError, TrainingError
 from ncae_exp.models.ncae.batches import BATCH_SPEC, SparseBatch, epoch_mean, sparse_input
-from ncae_exp.models.ncae.layers import GatheredOutput, TanhDense
+from ncae_exp.models.ncae.layers import GatheredOutput, HiddenDense
 from ncae_exp.models.ncae.losses import eq5_loss, l2_penalty
 from ncae_exp.models.ncae.network import NCAENetwork
 
@@ -102,6 +102,7 @@ class PretrainContext:
     dim: int  # the output space (= input space of an autoencoder)
     alpha: float  # Eq. 5 weights (explicit feedback)
     beta: float
+    normalize: bool  # Eq. 5's division by |K(u)|
     dropout: float
     l2: float
     learning_rate: float
@@ -132,14 +133,15 @@ def run_stage(ctx: PretrainContext, stage: Stage, epochs: int, log_metrics: LogF
         decoder = GatheredOutput(ctx.hidden[stage.layer - 1], ctx.dim, name=f"temp_decoder_{stage.layer}")
     elif stage.kind == "dr":
         below = ctx.hidden[stage.layer - 2]
-        decoder = TanhDense(ctx.hidden[stage.layer - 1], below, name=f"temp_decoder_{stage.layer}")
+        decoder = HiddenDense(ctx.hidden[stage.layer - 1], below, name=f"temp_decoder_{stage.layer}")
     own = net.output_layer if stage.kind == "v" else hidden_layers[stage.layer - 1]
     variables = list(own.trainable_variables) + (list(decoder.trainable_variables) if decoder else [])
     q = 0.0 if stage.kind == "ur" else ctx.dropout  # "ur": reconstruct the uncorrupted input
 
     def eq5_mean(pred, batch: SparseBatch) -> tf.Tensor:
         n_rows = tf.cast(batch.n_rows, tf.int32)
-        return tf.reduce_mean(eq5_loss(pred, batch.t_values, batch.t_dropped, batch.t_rows, n_rows, ctx.alpha, ctx.beta))
+        return tf.reduce_mean(eq5_loss(pred, batch.t_values, batch.t_dropped, batch.t_rows, n_rows, ctx.alpha, ctx.beta,
+                                       ctx.normalize))
 
     def loss_fn(batch: SparseBatch) -> tf.Tensor:
         x = sparse_input(batch, ctx.dim)
