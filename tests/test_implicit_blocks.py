@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.ncae.augmentation import augment_sparse_users
-from ncae_exp.models.ncae.reweighting import popularity_confidence, uniform_confidence
+from ncae_exp.models.common.confidence import popularity_confidence, uniform_confidence
 
 
 def test_popularity_confidence_hand_computed():

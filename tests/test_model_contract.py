@@ -43,6 +43,10 @@ TINY: dict[str, list[str]] = {
 # Training epochs for the "learns" check (a model that is not iterative fits once).
 EPOCHS: dict[str, int] = {"ncae": 25, "ncae_paper": 25, "autorec": 25, "cfn": 25}
 DEFAULT_EPOCHS = 10
+# Mean validation rank the "learns" check must beat, as a share of a random ranking's. A
+# non-personalised model (POP) only has the data's gentle popularity fall-off to go on.
+RANK_SHARE: dict[str, float] = {"pop": 0.8}
+DEFAULT_RANK_SHARE = 0.6
 
 
 def _compose(model: str, protocol: str, *extra: str):
@@ -97,7 +101,7 @@ def _fitted(model: str, protocol: str, seed: int = 0, epochs: int = 2):
     m = build_model(cfg.model)
     m.prepare(prepared.train, prepared.rating_scale)
     m.before_fit(lambda metrics, step: None)
-    for _ in range(epochs if m.iterative else 1):
+    for _ in range(epochs if m.iterative else min(epochs, 1)):
         m.train_epoch()
     return m, proto, prepared
 
@@ -122,7 +126,8 @@ def test_predict_agrees_with_score_items(model, protocol):
 @pytest.mark.parametrize("model,protocol", CASES, ids=IDS)
 def test_state_round_trips_into_another_instance(model, protocol, tmp_path):
     first, _, prepared = _fitted(model, protocol, seed=0)
-    other, _, _ = _fitted(model, protocol, seed=1, epochs=1)
+    # A closed-form model has no seed to tell two fits apart: compare with an unfitted one.
+    other, _, _ = _fitted(model, protocol, seed=1, epochs=1 if first.iterative else 0)
     users, items = _pairs(*prepared.train.shape)
     expected = first.predict(users, items)
     assert not np.allclose(other.predict(users, items), expected), "seed 1 should differ before the restore"
@@ -161,7 +166,8 @@ def test_learns_a_tiny_dataset(model, protocol):
         ranks = proto.val_eval.ranks(m, proto.data_split.val_users, proto.data_split.val_items)
         candidates = train.shape[1] - np.diff(train.indptr)[proto.data_split.val_users]
         random_rank = (candidates - 1) / 2.0
-        assert ranks.mean() < 0.6 * random_rank.mean(), (ranks.mean(), random_rank.mean())
+        share = RANK_SHARE.get(model, DEFAULT_RANK_SHARE)
+        assert ranks.mean() < share * random_rank.mean(), (ranks.mean(), random_rank.mean())
 
 
 def _yaml_nodes_with_target():

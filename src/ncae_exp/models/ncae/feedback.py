@@ -20,7 +20,7 @@ from ncae_exp.models.ncae.augmentation import augment_sparse_users
 from ncae_exp.models.ncae.batches import SparseBatch
 from ncae_exp.models.ncae.losses import eq5_loss, eq11_dense, eq11_gram
 from ncae_exp.models.ncae.network import NCAENetwork
-from ncae_exp.models.ncae.reweighting import popularity_confidence, uniform_confidence
+from ncae_exp.models.common.confidence import popularity_confidence, uniform_confidence
 
 
 @dataclass(frozen=True)

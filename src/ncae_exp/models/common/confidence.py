@@ -1,4 +1,4 @@
-"""Confidence weights of unobserved items for the implicit loss (Eq. 10, 11).
+"""Confidence weights of unobserved items: NCAE's implicit loss (Eq. 10, 11) and eALS.
 
 Under implicit feedback an unobserved item is either disliked or unseen. A popular item the
 user skipped is more likely disliked, so its "0" deserves more trust: c_j grows with the
