@@ -89,6 +89,22 @@ def test_bad_config_is_one_line_error(tmp_path, overrides, expected):
     assert expected in error_line(proc)
 
 
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["model=nosuch"], "unknown model 'nosuch'"),
+        (["model=ease"], "runs under protocol=implicit"),
+        (["model=biasedmf", "pretrain=sus"], "applies to NCAE only"),
+        (["model=biasedmf", "model.factors=0"], "model.factors"),
+        (["model=biasedmf", "trainer.batch_size=0"], "batch_size"),
+    ],
+)
+def test_bad_model_choice_is_one_line_error(tmp_path, overrides, expected):
+    proc = run_cli(tmp_path, *SMALL[:4], "trainer.epochs=1", *overrides, "mlflow.enabled=false")
+    assert expected in error_line(proc)
+    assert not (tmp_path / "data" / "processed").exists(), "refused before any data is read"
+
+
 def test_unreachable_tracking_server_fails_fast(tmp_path):
     import socket
 
