@@ -142,6 +142,7 @@ def test_sweep_has_one_parent_run_with_a_child_per_job(tmp_path):
     parent = parents[0]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.params["seed"] for r in children) == ["1", "2"]
+    assert sorted(r.info.run_name for r in children) == ["seed=1", "seed=2"]
     # the best child is chosen on validation (protocol.select, protocol.mode), never on test
     best = min(children, key=lambda r: r.data.metrics["val_rmse"])
     assert parent.data.metrics["best_val_rmse"] == pytest.approx(best.data.metrics["val_rmse"])
@@ -250,3 +251,22 @@ def test_recommend_help(tmp_path):
     rec = str(Path(sys.executable).parent / "ncae-recommend")
     proc = subprocess.run([rec, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: ncae-recommend run_id=")
+
+
+@pytest.mark.slow
+def test_table3_compares_ncae_and_the_explicit_baselines_in_one_sweep(tmp_path):
+    proc = run_cli(tmp_path, "+experiment=table3", *SMALL[:4], "trainer.epochs=2", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    (parent,) = [r for r in runs if r.data.tags.get("ncae.sweep") == "true"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    # each child is named by what differs between the jobs: its model
+    assert sorted(r.info.run_name for r in children) == sorted(
+        f"model={m}" for m in ("ncae_paper", "ncae_paper_sus", "biasedmf", "alswr", "autorec", "cfn")
+    )
+    assert all(r.info.status == "FINISHED" and 0.3 < r.data.metrics["test_rmse"] < 4.5 for r in children)
+    assert {r.data.tags["model"] for r in children} == {"ncae", "ncae_pretrained", "biasedmf", "alswr", "autorec", "cfn"}
+    # NCAE* pre-trained (its stage series), NCAE did not
+    pre = {r.data.tags["model"]: "pretrain_seconds" in r.data.metrics for r in children}
+    assert pre["ncae_pretrained"] and not pre["ncae"]

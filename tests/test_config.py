@@ -131,3 +131,15 @@ def test_trainer_batch_size_replaces_the_models_own():
     assert cfg.model.batch_size == 128 and cfg.model.seed == 0  # interpolations resolved
     cfg = resolve(_compose(["trainer.batch_size=32", "seed=4"]))
     assert cfg.model.batch_size == 32 and cfg.model.seed == 4 and cfg.model.pretrain.name == "none"
+
+
+def test_swept_keys_are_what_differs_between_jobs(monkeypatch):
+    from ncae_exp.tracking.sweep import SWEPT_KEYS_ENV, child_run_name, swept_keys
+
+    keys = swept_keys(["+experiment=table3", "dataset=synthetic", "seed=1,2", "model.hidden=[16,8]",
+                       "model.l2=range(1,3)"], {"model": "ncae,ease"})
+    assert keys == ["model", "seed", "model.l2"]
+    monkeypatch.setenv(SWEPT_KEYS_ENV, ",".join(keys))
+    assert child_run_name(["+experiment=table3", "dataset=synthetic", "seed=2", "model=ease"]) == "seed=2,model=ease"
+    monkeypatch.delenv(SWEPT_KEYS_ENV)
+    assert child_run_name(["seed=2"]) is None

@@ -23,9 +23,13 @@ def _app(cfg: DictConfig) -> float | None:
     from ncae_exp.pipeline import run
 
     try:
+        from ncae_exp.tracking.sweep import child_run_name
+
         hydra_cfg = HydraConfig.get()
-        # In a sweep, name each child run after its overrides ("model.l2=0.01,seed=1").
-        job_name = hydra_cfg.job.override_dirname if hydra_cfg.mode == RunMode.MULTIRUN else None
+        # In a sweep, name each child run after what differs between the jobs ("model=ease,seed=1").
+        job_name = None
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            job_name = child_run_name(list(hydra_cfg.overrides.task)) or hydra_cfg.job.override_dirname
         final = run(cfg, hydra_cfg.runtime.output_dir, default_run_name=job_name or None)
     except NcaeError as err:
         if os.environ.get("NCAE_TRACEBACK") == "1":

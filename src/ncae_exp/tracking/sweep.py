@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 PARENT_ENV = "NCAE_MLFLOW_PARENT_RUN_ID"
+SWEPT_KEYS_ENV = "NCAE_SWEPT_KEYS"  # the keys that vary between the jobs, comma-separated
 SWEEP_TAG = "ncae.sweep"
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,35 @@ def parent_run_id() -> str | None:
     return os.environ.get(PARENT_ENV) or None
 
 
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def swept_keys(command_line: list[str], sweeper_params: dict) -> list[str]:
+    """The keys whose value differs between a sweep's jobs: the sweeper's ``params`` (an
+    experiment's grid) and every command-line override with a list of values."""
+    keys = [str(k) for k in sweeper_params or {}]
+    for override in command_line:
+        value = override.split("=", 1)[1] if "=" in override else ""
+        if ("," in value and not value.lstrip().startswith("[")) or value.startswith(("range(", "choice(", "glob(")):
+            keys.append(_key(override))
+    return list(dict.fromkeys(keys))
+
+
+def child_run_name(job_overrides: list[str]) -> str | None:
+    """A sweep job's MLflow run name: only its swept values (``model=ease,seed=2``), so the
+    runs table shows what differs; None outside a sweep."""
+    keys = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k]
+    if not keys:
+        return None
+    chosen = [o for o in job_overrides if _key(o) in keys]
+    return ",".join(chosen) or None
+
+
 def close_parent(status: str) -> None:
     """End the sweep's parent run (e.g. FAILED when a job aborted the sweep)."""
     run_id = os.environ.pop(PARENT_ENV, None)
+    os.environ.pop(SWEPT_KEYS_ENV, None)
     if not run_id:
         return
     import mlflow
@@ -71,6 +98,9 @@ class MlflowSweepCallback(Callback):
             },
         )
         os.environ[PARENT_ENV] = run.info.run_id
+        os.environ[SWEPT_KEYS_ENV] = ",".join(
+            swept_keys(list(config.hydra.overrides.task), config.hydra.sweeper.get("params") or {})
+        )
         log.info("sweep parent MLflow run %s", run.info.run_id)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
