@@ -244,7 +244,7 @@ def test_help_describes_this_tool(tmp_path):
     proc = subprocess.run([NCAE_RUN, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ncae-run: train and evaluate NCAE") and "powered by Hydra" not in proc.stdout
-    assert "model: ncae" in proc.stdout and "protocol: explicit, implicit" in proc.stdout
+    assert "model: " in proc.stdout and "ncae_paper" in proc.stdout and "protocol: explicit, implicit" in proc.stdout
 
 
 def test_recommend_help(tmp_path):
