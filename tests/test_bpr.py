@@ -8,7 +8,8 @@ import pytest
 import scipy.sparse as sp
 
 from ncae_exp.errors import ConfigError
-from ncae_exp.models.bpr import BPR, NegativeSampler, triple_loss_and_grads
+from ncae_exp.models.bpr import BPR, triple_loss_and_grads
+from ncae_exp.models.common.sampling import NegativeSampler
 
 
 def _matrix(seed: int = 0, n_users: int = 30, n_items: int = 20) -> sp.csr_matrix:

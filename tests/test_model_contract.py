@@ -42,6 +42,7 @@ TINY: dict[str, list[str]] = {
                        "model.pretrain.epochs_per_stage=2"],
     "autorec": ["model.hidden=[16]", "model.learning_rate=0.01", "model.batch_size=16"],
     "cfn": ["model.hidden=[16]", "model.learning_rate=0.01", "model.batch_size=16"],
+    "ncf": ["model.batch_size=64"],
 }
 # Training epochs for the "learns" check (a model that is not iterative fits once).
 EPOCHS: dict[str, int] = {"ncae": 25, "ncae_paper": 25, "ncae_paper_sus": 25, "autorec": 60, "cfn": 25}

@@ -21,6 +21,7 @@ from scipy.special import expit
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.common.factors import FactorModel, check_non_negative, check_positive, init_factors
+from ncae_exp.models.common.sampling import NegativeSampler
 
 
 def triple_loss_and_grads(w_u, h_i, h_j, b_i, b_j, l2: float):
@@ -39,32 +40,6 @@ def triple_loss_and_grads(w_u, h_i, h_j, b_i, b_j, l2: float):
     g_bi = d[:, 0] + l2 * b_i
     g_bj = -d[:, 0] + l2 * b_j
     return fit + penalty, g_w, g_hi, g_hj, g_bi, g_bj
-
-
-class NegativeSampler:
-    """Uniform negatives: for each user drawn, an item that user has no training interaction
-    with (rejection sampling against the sorted (user, item) keys of the positives)."""
-
-    def __init__(self, positives: sp.csr_matrix):
-        positives = sp.csr_matrix(positives)
-        positives.sort_indices()
-        self.n_items = positives.shape[1]
-        rows = np.repeat(np.arange(positives.shape[0], dtype=np.int64), np.diff(positives.indptr))
-        self._keys = rows * self.n_items + positives.indices.astype(np.int64)  # sorted by construction
-
-    def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        keys = users.astype(np.int64) * self.n_items + items
-        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
-        return self._keys[at] == keys
-
-    def sample(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One negative item per entry of ``users`` (every user must have a negative)."""
-        items = rng.integers(0, self.n_items, len(users))
-        todo = np.flatnonzero(self.is_positive(users, items))
-        while len(todo):
-            items[todo] = rng.integers(0, self.n_items, len(todo))
-            todo = todo[self.is_positive(users[todo], items[todo])]
-        return items
 
 
 class BPR(FactorModel):
