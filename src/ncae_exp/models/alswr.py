@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
-from ncae_exp.models.common.factors import FactorModel, check_non_negative, check_positive, init_factors
+from ncae_exp.models.common.factors import FactorModel, check_positive, check_positive_int, init_factors
 
 # Rows whose normal equations are stacked into one batched solve.
 _SOLVE_CHUNK = 2048
@@ -64,8 +64,7 @@ class ALSWR(FactorModel):
         seed: int = 0,
     ):
         super().__init__()
-        if isinstance(factors, bool) or int(factors) != factors or int(factors) < 1:
-            raise ConfigError(f"model.factors must be an integer >= 1, got {factors!r}")
+        check_positive_int(factors=factors)
         check_positive(l2=l2, init_std=init_std)
         if not isinstance(center, bool):
             raise ConfigError(f"model.center must be true or false, got {center!r}")

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
-from ncae_exp.models.common.factors import FactorModel, check_non_negative, check_positive, init_factors
+from ncae_exp.models.common.factors import FactorModel, check_non_negative, check_positive, check_positive_int, init_factors
 
 # Ratings per chunk when the objective is evaluated over the whole training set (bounds the
 # memory of the gathered factor rows on ML-10M).
@@ -58,9 +58,7 @@ class BiasedMF(FactorModel):
         seed: int = 0,
     ):
         super().__init__()
-        for key, value in (("factors", factors), ("batch_size", batch_size)):
-            if isinstance(value, bool) or int(value) != value or int(value) < 1:
-                raise ConfigError(f"model.{key} must be an integer >= 1, got {value!r}")
+        check_positive_int(factors=factors, batch_size=batch_size)
         check_positive(learning_rate=learning_rate, init_std=init_std)
         check_non_negative(l2=l2, l2_bias=l2_bias)
         self.factors = int(factors)

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.common.confidence import popularity_confidence
-from ncae_exp.models.common.factors import FactorModel, check_non_negative, check_positive, init_factors
+from ncae_exp.models.common.factors import FactorModel, check_non_negative, check_positive, check_positive_int, init_factors
 
 
 class EALS(FactorModel):
@@ -40,8 +40,7 @@ class EALS(FactorModel):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if isinstance(factors, bool) or int(factors) != factors or factors < 1:
-            raise ConfigError(f"model.factors must be an integer >= 1, got {factors!r}")
+        check_positive_int(factors=factors)
         check_non_negative(l2=l2, c0=c0, omega=omega)
         check_positive(w_observed=w_observed, init_std=init_std)
         if isinstance(seed, bool) or int(seed) != seed:

@@ -28,7 +28,7 @@ from scipy.special import expit
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
-from ncae_exp.models.common.factors import check_non_negative, check_positive
+from ncae_exp.models.common.factors import check_non_negative, check_positive, check_positive_int
 from ncae_exp.models.common.sampling import NegativeSampler
 
 _PAIRS = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)]
@@ -81,9 +81,7 @@ class NCF(Recommender):
         batch_size: int = 1024,
         seed: int = 0,
     ):
-        for key, value in (("factors", factors), ("negatives", negatives), ("batch_size", batch_size)):
-            if isinstance(value, bool) or int(value) != value or int(value) < 1:
-                raise ConfigError(f"model.{key} must be an integer >= 1, got {value!r}")
+        check_positive_int(factors=factors, negatives=negatives, batch_size=batch_size)
         if int(factors) < 2:
             raise ConfigError(f"model.factors must be >= 2 (the last MLP layer has factors/2 units), got {factors!r}")
         check_positive(learning_rate=learning_rate)

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
-from ncae_exp.models.common.factors import FactorModel, check_positive, init_factors
+from ncae_exp.models.common.factors import FactorModel, check_positive, check_positive_int, init_factors
 
 
 def binarise(train: sp.csr_matrix) -> sp.csr_matrix:
@@ -63,9 +63,7 @@ class WMF(FactorModel):
         seed: int = 0,
     ):
         super().__init__()
-        for key, value in (("factors", factors), ("num_threads", num_threads)):
-            if isinstance(value, bool) or int(value) != value or int(value) < 1:
-                raise ConfigError(f"model.{key} must be an integer >= 1, got {value!r}")
+        check_positive_int(factors=factors, num_threads=num_threads)
         # l2 > 0 keeps every normal-equation system positive definite (Cholesky).
         check_positive(l2=l2, negative_weight=negative_weight, init_scale=init_scale)
         if float(negative_weight) > 1.0:

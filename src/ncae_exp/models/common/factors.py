@@ -26,6 +26,13 @@ def check_positive(**values: float) -> None:
             raise ConfigError(f"model.{key} must be > 0, got {value!r}")
 
 
+def check_positive_int(**values: int) -> None:
+    """One-line ConfigError for the first value that is not a whole number >= 1."""
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or int(value) != value or value < 1:
+            raise ConfigError(f"model.{key} must be an integer >= 1, got {value!r}")
+
+
 def check_non_negative(**values: float) -> None:
     for key, value in values.items():
         if isinstance(value, bool) or not np.isfinite(float(value)) or float(value) < 0:
