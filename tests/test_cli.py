@@ -270,3 +270,28 @@ def test_table3_compares_ncae_and_the_explicit_baselines_in_one_sweep(tmp_path):
     # NCAE* pre-trained (its stage series), NCAE did not
     pre = {r.data.tags["model"]: "pretrain_seconds" in r.data.metrics for r in children}
     assert pre["ncae_pretrained"] and not pre["ncae"]
+
+
+@pytest.mark.slow
+def test_optuna_search_is_a_sweep_with_the_studys_best_on_the_parent(tmp_path):
+    proc = run_cli(tmp_path, "hparams_search=biasedmf_explicit", "hydra.sweeper.n_trials=3", *SMALL[:4],
+                   "trainer.epochs=2", f"hydra.sweep.dir={tmp_path / 'sweep'}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    (parent,) = [r for r in runs if r.data.tags.get("ncae.sweep") == "true"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 3 and all(r.info.status == "FINISHED" for r in children)
+    # the objective is validation RMSE, minimised; the parent holds the study's best
+    best = min(children, key=lambda r: r.data.metrics["val_rmse"])
+    assert parent.data.metrics["best_val_rmse"] == pytest.approx(best.data.metrics["val_rmse"])
+    for key in ("model.factors", "model.learning_rate", "model.l2", "model.l2_bias"):
+        assert parent.data.params[f"best_params.{key}"] == best.data.params[key]
+    assert "optimization_results.yaml" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    # children are named by the sampled values only
+    assert all(r.info.run_name.startswith("model.factors=") for r in children)
+
+
+def test_optuna_direction_must_follow_the_protocol(tmp_path):
+    proc = run_cli(tmp_path, "hparams_search=ease_implicit", "protocol=explicit", *SMALL[:4], "mlflow.enabled=false")
+    assert "hydra.sweeper.direction=maximize" in error_line(proc)

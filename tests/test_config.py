@@ -50,6 +50,8 @@ def test_every_option_composes_and_resolves(group, option):
         elif path.read_text().startswith("# @package _global_"):
             # a global option (a protocol) sets keys across groups: each must land as written
             for key, value in raw.items():
+                if key == "hydra":  # compose() leaves Hydra's own node out; see the hparams_search test
+                    continue
                 assert _contains(OmegaConf.to_container(cfg[key]), value), key
         else:
             assert OmegaConf.to_container(cfg[group]) == raw
@@ -143,3 +145,32 @@ def test_swept_keys_are_what_differs_between_jobs(monkeypatch):
     assert child_run_name(["+experiment=table3", "dataset=synthetic", "seed=2", "model=ease"]) == "seed=2,model=ease"
     monkeypatch.delenv(SWEPT_KEYS_ENV)
     assert child_run_name(["seed=2"]) is None
+
+
+@pytest.mark.parametrize("path", sorted((CONF / "hparams_search").glob("*.yaml")), ids=lambda p: p.stem)
+def test_each_search_space_names_real_keys_and_holds_the_defaults(path):
+    """hparams_search/<model>_<protocol>.yaml: Optuna, the protocol's direction, and a space
+    over keys the model really has, wide around each default (log ranges span >= 100x)."""
+    import re
+
+    model, protocol = path.stem.rsplit("_", 1)
+    with initialize_config_module(config_module="ncae_exp.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"hparams_search={path.stem}"], return_hydra_config=True)
+    assert cfg.protocol.name == protocol and cfg.hydra.runtime.choices.model == model
+    sweeper = cfg.hydra.sweeper
+    assert "optuna" in sweeper._target_.lower()
+    assert sweeper.direction == {"min": "minimize", "max": "maximize"}[cfg.protocol.mode]
+    assert sweeper.params, "an empty search space"
+    for key, space in sweeper.params.items():
+        default = OmegaConf.select(cfg, key, default="<missing>")
+        assert default != "<missing>", f"{path.name}: {key} is not a key of model={model}"
+        default = OmegaConf.to_container(default) if OmegaConf.is_config(default) else default
+        interval = re.search(r"interval\(([^,]+),\s*([^)]+)\)", space)
+        if interval:
+            low, high = float(interval.group(1)), float(interval.group(2))
+            assert low <= float(default) <= high or float(default) == 0.0, f"{key}: {default} outside {space}"
+            if "log" in space:
+                assert high / low >= 100, f"{key}: {space} spans less than two orders of magnitude"
+        else:
+            assert space.startswith("choice("), space
+            assert str(default).replace(" ", "") in space.replace(" ", ""), f"{key}: default {default} not in {space}"

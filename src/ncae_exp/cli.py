@@ -23,9 +23,10 @@ def _app(cfg: DictConfig) -> float | None:
     from ncae_exp.pipeline import run
 
     try:
-        from ncae_exp.tracking.sweep import child_run_name
+        from ncae_exp.tracking.sweep import check_direction, child_run_name
 
         hydra_cfg = HydraConfig.get()
+        check_direction(hydra_cfg.sweeper, cfg.protocol)
         # In a sweep, name each child run after what differs between the jobs ("model=ease,seed=1").
         job_name = None
         if hydra_cfg.mode == RunMode.MULTIRUN:

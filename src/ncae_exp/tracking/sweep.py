@@ -69,6 +69,35 @@ def close_parent(status: str) -> None:
         log.warning("could not close the sweep's parent MLflow run %s: %s", run_id, err)
 
 
+def check_direction(sweeper: DictConfig, protocol: DictConfig) -> None:
+    """An optimising sweeper (Optuna) must go the way the protocol's selection metric does
+    (checked by each job: Hydra only warns about a callback's exception)."""
+    from ncae_exp.errors import ConfigError
+
+    direction = sweeper.get("direction")
+    if direction is None:
+        return
+    expected = {"min": "minimize", "max": "maximize"}.get(str(protocol.mode))
+    if str(direction) != expected:
+        raise ConfigError(
+            f"hydra.sweeper.direction={direction}, but protocol.select={protocol.select} is to be "
+            f"{protocol.mode}imised (protocol={protocol.name}): use the hparams_search file of this protocol"
+        )
+
+
+def _log_study(client, run_id: str, sweep_dir: Path) -> None:
+    """The Optuna sweeper's optimization_results.yaml (best params and value) on the parent."""
+    results = sweep_dir / "optimization_results.yaml"
+    if not results.is_file():
+        return
+    from omegaconf import OmegaConf
+
+    best = OmegaConf.load(results)
+    for key, value in (best.get("best_params") or {}).items():
+        client.log_param(run_id, f"best_params.{key}", value)
+    client.log_artifact(run_id, str(results))
+
+
 class MlflowSweepCallback(Callback):
     """Registered in conf/config.yaml under hydra.callbacks."""
 
@@ -132,6 +161,7 @@ class MlflowSweepCallback(Callback):
             client.log_metric(run_id, f"best_{select}", best[f"metric.{select}"])
             client.set_tag(run_id, "ncae.best_child", best["run_id"])
         client.log_metric(run_id, "n_children", len(rows))
+        _log_study(client, run_id, Path(str(config.hydra.sweep.dir)))
         if rows:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "sweep_children.csv"
