@@ -22,6 +22,7 @@ from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.common.factors import FactorModel, check_non_negative, check_positive, check_positive_int, init_factors
 from ncae_exp.models.common.sampling import NegativeSampler
+from ncae_exp.models.common.interactions import binarise
 
 
 def triple_loss_and_grads(w_u, h_i, h_j, b_i, b_j, l2: float):
@@ -72,10 +73,7 @@ class BPR(FactorModel):
         self.seed = int(seed)
 
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
-        positives = sp.csr_matrix(train, copy=True)
-        positives.data = (positives.data > 0).astype(np.float32)  # any interaction is a positive
-        positives.eliminate_zeros()
-        positives.sort_indices()
+        positives = binarise(train)  # any interaction is a positive
         n_users, n_items = positives.shape
         counts = np.diff(positives.indptr)
         # A user who has every item has no negative to rank below; their pairs are skipped.

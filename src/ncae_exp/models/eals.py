@@ -22,6 +22,7 @@ from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.common.confidence import popularity_confidence
 from ncae_exp.models.common.factors import FactorModel, check_non_negative, check_positive, check_positive_int, init_factors
+from ncae_exp.models.common.interactions import binarise
 
 
 class EALS(FactorModel):
@@ -52,9 +53,7 @@ class EALS(FactorModel):
     # ------------------------------------------------------------------ data
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
         # Implicit feedback: any interaction (whatever its play count) is a positive r = 1.
-        x = sp.csr_matrix(train, dtype=np.float64, copy=True)
-        x.eliminate_zeros()
-        x.sort_indices()
+        x = binarise(train, dtype=np.float64)
         self.n_users, self.n_items = x.shape
         # The observed entries as coordinate lists; the per-user and per-item sums of the
         # sweeps are bincounts over them, so no CSC copy is needed.

@@ -22,6 +22,7 @@ from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
 from ncae_exp.models.common.factors import check_positive
+from ncae_exp.models.common.interactions import binarise
 
 _BLOCK = 2048  # rows per block when filling B or summing the objective (bounds float64 temporaries)
 
@@ -73,10 +74,7 @@ class Ease(Recommender):
         self.b = np.zeros((0, 0), np.float32)
 
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
-        x = sp.csr_matrix(train, dtype=np.float32, copy=True)
-        x.sum_duplicates()
-        x.eliminate_zeros()  # a stored 0 is no interaction
-        x.data[:] = 1.0  # implicit: any interaction counts once, whatever its weight (play count)
+        x = binarise(train)  # implicit: any interaction counts once, whatever its weight (play count)
         self.x = x
         # Before the fit B = 0 (every score 0: the epoch-0 point). np.zeros does not touch
         # the memory until it is written.

@@ -32,6 +32,7 @@ from ncae_exp.models.base import Recommender
 from ncae_exp.models.common.factors import check_non_negative, check_positive
 from ncae_exp.models.ncae.batches import BATCH_SPEC, SparseBatch, epoch_batches, make_batch, sparse_input
 from ncae_exp.models.ncae.layers import HiddenDense, SparseInputDense
+from ncae_exp.models.common.interactions import binarise
 
 _PREDICT_ROWS = 1024  # users per inference batch (bounds the users × items logits block)
 _STEP_SPEC = [
@@ -147,11 +148,7 @@ class MultVAE(Recommender):
 
     # -- setup ---------------------------------------------------------------------------
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
-        x = sp.csr_matrix(train, dtype=np.float32, copy=True)
-        x.sum_duplicates()
-        x.data = (x.data > 0).astype(np.float32)  # implicit: any interaction (play count) counts once
-        x.eliminate_zeros()
-        x.sort_indices()
+        x = binarise(train)  # implicit: any interaction (play count) counts once
         # The input is the L2-normalised binary row: 1/√|items of u| at each of u's items.
         # The targets are read from x's pattern only (each observed item counts once).
         counts = np.diff(x.indptr)

@@ -30,6 +30,7 @@ from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
 from ncae_exp.models.common.factors import check_non_negative, check_positive, check_positive_int
 from ncae_exp.models.common.sampling import NegativeSampler
+from ncae_exp.models.common.interactions import binarise
 
 _PAIRS = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)]
 _BATCH = [*_PAIRS, tf.TensorSpec([None], tf.float32)]
@@ -96,10 +97,7 @@ class NCF(Recommender):
 
     # -- setup -------------------------------------------------------------------------
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
-        positives = sp.csr_matrix(train, dtype=np.float32, copy=True)
-        positives.data = (positives.data > 0).astype(np.float32)  # any interaction is a positive
-        positives.eliminate_zeros()
-        positives.sort_indices()
+        positives = binarise(train)  # any interaction is a positive
         self.n_users, self.n_items = positives.shape
         counts = np.diff(positives.indptr)
         self._pos_users = np.repeat(np.arange(self.n_users, dtype=np.int64), counts)

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
+from ncae_exp.models.common.interactions import binarise
 
 
 class Pop(Recommender):
@@ -31,9 +32,7 @@ class Pop(Recommender):
         self.counts = np.zeros(0, np.float64)  # per item; zeros until fitted (epoch 0)
 
     def prepare(self, train: sp.csr_matrix, rating_scale: RatingScale | None) -> None:
-        train = sp.csr_matrix(train, copy=True)
-        train.sum_duplicates()  # one stored entry per (user, item): bincount counts users
-        train.eliminate_zeros()  # an explicit stored 0 is no interaction
+        train = binarise(train)  # one entry per interacting (user, item): bincount counts users
         self.train = train
         self.counts = np.zeros(train.shape[1], np.float64)
 

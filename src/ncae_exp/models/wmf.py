@@ -26,15 +26,7 @@ from threadpoolctl import threadpool_limits
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.common.factors import FactorModel, check_positive, check_positive_int, init_factors
-
-
-def binarise(train: sp.csr_matrix) -> sp.csr_matrix:
-    """Ones where the user interacted (any positive count), sorted indices."""
-    matrix = sp.csr_matrix(train, dtype=np.float32, copy=True)
-    matrix.data = (matrix.data > 0).astype(np.float32)
-    matrix.eliminate_zeros()
-    matrix.sort_indices()
-    return matrix
+from ncae_exp.models.common.interactions import binarise
 
 
 def objective(positives: sp.csr_matrix, users: np.ndarray, items: np.ndarray,

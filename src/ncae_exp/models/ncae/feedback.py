@@ -21,6 +21,7 @@ from ncae_exp.models.ncae.batches import SparseBatch
 from ncae_exp.models.ncae.losses import eq5_loss, eq11_dense, eq11_gram
 from ncae_exp.models.ncae.network import NCAENetwork
 from ncae_exp.models.common.confidence import popularity_confidence, uniform_confidence
+from ncae_exp.models.common.interactions import binarise
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,7 @@ class ImplicitFeedback:
     def prepare(self, x: sp.csr_matrix, rating_scale: RatingScale | None, based: str) -> PreparedInputs:
         if based != "user":
             raise ConfigError("the implicit protocol trains a user-based NCAE: set model.based=user")
-        binary = sp.csr_matrix(x, dtype=np.float32, copy=True)
-        binary.data[:] = 1.0
-        binary.eliminate_zeros()
-        binary.sort_indices()
+        binary = binarise(x)
         counts = np.bincount(binary.indices, minlength=binary.shape[1]).astype(np.float64)
         if self.weighting == "popularity":
             confidence = popularity_confidence(counts, self.c0, self.omega)
