@@ -82,6 +82,7 @@ def test_end_to_end_run_is_logged_to_mlflow(tmp_path):
         (["model.based=diagonal"], "model.based"),
         (["split.train=0.5"], "split fractions"),
         (["pretrain=nosuch"], "unknown pretrain 'nosuch'"),
+        (["protocol=implicit", "protocol.activity_buckets=[5,1]"], "protocol.activity_buckets must be >= 2 increasing"),
     ],
 )
 def test_bad_config_is_one_line_error(tmp_path, overrides, expected):

@@ -172,7 +172,8 @@ def test_activity_buckets_on_constructed_ranks():
     assert rows[0]["hr_at_100"] == 0.5 and rows[1]["hr_at_100"] == pytest.approx(2 / 3) and rows[2]["hr_at_100"] == 1.0
     assert rows[0]["ndcg_at_100"] == pytest.approx(0.5)  # (1/log2(2) + 0) / 2
     assert rows[2]["ndcg_at_100"] == pytest.approx(1 / np.log2(4))
-    assert "| [10, ∞) | 1 |" in bucket_markdown(rows)
+    # right-closed buckets, the first closed at both ends: [0, 5], (5, 10], (10, ∞)
+    assert "| (10, ∞) | 1 |" in bucket_markdown(rows) and "| [0, 5] | 2 |" in bucket_markdown(rows)
     assert [r["users"] for r in bucket_table(ranks, activity, [0, "5", 10, ".inf"])] == [2, 3, 1]
     with pytest.raises(ConfigError):
         bucket_table(ranks, activity, [0, "many"])

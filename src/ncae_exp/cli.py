@@ -23,15 +23,32 @@ def _app(cfg: DictConfig) -> float | None:
     from ncae_exp.pipeline import run
 
     try:
-        from ncae_exp.tracking.sweep import check_direction, child_run_name
+        from ncae_exp.tracking.sweep import check_direction, child_run_name, find_parent
 
         hydra_cfg = HydraConfig.get()
         check_direction(hydra_cfg.sweeper, cfg.protocol)
-        # In a sweep, name each child run after what differs between the jobs ("model=ease,seed=1").
         job_name = None
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            job_name = child_run_name(list(hydra_cfg.overrides.task)) or hydra_cfg.job.override_dirname
-        final = run(cfg, hydra_cfg.runtime.output_dir, default_run_name=job_name or None)
+            # The sweep's parent run: inherited in the environment, or (a job on another
+            # machine) read from <hydra.sweep.dir>/mlflow_parent.json.
+            parent = find_parent(hydra_cfg.sweep.dir)
+            # Name each child run after what differs between the jobs ("model=ease,seed=1").
+            keys = parent.swept_keys if parent else None
+            job_name = child_run_name(list(hydra_cfg.overrides.task), keys) or hydra_cfg.job.override_dirname
+        else:
+            parent = find_parent()
+        # An optimising sweeper's trials only select; the best one is retrained at the end.
+        select_only = hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("direction") is not None
+        if select_only and cfg.get("retrain") and not cfg.mlflow.enabled:
+            from ncae_exp.errors import ConfigError
+
+            raise ConfigError("retraining a search's best trial finds it in MLflow: use mlflow.enabled=true "
+                              "(or retrain=false)")
+        compare_cfg = compose_compare(cfg, hydra_cfg) if cfg.get("compare_to") and cfg.get("retrain") else None
+        final = run(cfg, hydra_cfg.runtime.output_dir, default_run_name=job_name or None,
+                    compare_cfg=compare_cfg, select_only=select_only,
+                    parent_run_id=parent.run_id if parent else None,
+                    parent_tracking_uri=parent.tracking_uri if parent else None)
     except NcaeError as err:
         if os.environ.get("NCAE_TRACEBACK") == "1":
             raise
@@ -42,13 +59,21 @@ def _app(cfg: DictConfig) -> float | None:
     return final.get(str(objective)) if objective else None
 
 
+def compose_compare(cfg: DictConfig, hydra_cfg) -> DictConfig:
+    """The composed config of ``compare_to`` (this command's overrides for everything else)."""
+    from ncae_exp.config_utils import compare_overrides, compose_config
+
+    overrides = compare_overrides(list(hydra_cfg.overrides.task), str(cfg.compare_to), cfg.get("compare_overrides"))
+    return compose_config(hydra_cfg.job.config_name, overrides, f"compare_to={cfg.compare_to}")
+
+
 def one_line(err: BaseException) -> str:
     """A single line from a Hydra / OmegaConf / ncae error and its cause."""
-    missing = getattr(err, "missing_cfg_file", None)
-    options = getattr(err, "options", None)
-    if missing and options is not None and "/" in str(missing):
-        group, name = str(missing).rsplit("/", 1)
-        return f"unknown {group} {name!r}; choose one of: {', '.join(sorted(options))}"
+    from ncae_exp.config_utils import unknown_option
+
+    unknown = unknown_option(err)
+    if unknown:
+        return unknown
     parts = [" ".join(str(err).split())]
     cause = err.__cause__
     if cause is not None and str(cause).strip():

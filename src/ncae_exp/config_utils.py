@@ -47,3 +47,44 @@ def instantiate_node(node: DictConfig, what: str):
             raise cause from None
         text = " ".join(str(err.__cause__ or err).split())
         raise ConfigError(f"bad setting for {what} {node.get('name')!r}: {text}") from err
+
+
+# Overrides that describe the main model (or its search), not a model it is compared with.
+_MODEL_KEYS = ("model", "hparams_search", "compare_to", "compare_overrides", "protocol_model")
+
+
+def compare_overrides(task_overrides: list[str], compare_to: str, extra: list[str] | None = None) -> list[str]:
+    """The overrides that compose ``compare_to``'s config: this command's own without the main
+    model's (``model=…``, ``model.*``, ``hparams_search=…``), then ``model=<compare_to>`` and
+    ``extra`` (the compared model's settings, ``compare_overrides``)."""
+
+    def about_model(override: str) -> bool:
+        key = override.split("=", 1)[0].lstrip("+~")
+        return key.split(".", 1)[0].split("@", 1)[0] in _MODEL_KEYS
+
+    kept = [str(o) for o in task_overrides if not about_model(str(o))]
+    return kept + [f"model={compare_to}"] + [str(o) for o in extra or []]
+
+
+def compose_config(config_name: str, overrides: list[str], what: str) -> DictConfig:
+    """Hydra's compose inside a running app (a job or a sweep callback); a bad override is a
+    one-line ConfigError naming ``what`` it was for."""
+    from hydra import compose
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from ncae_exp.errors import ConfigError
+
+    try:
+        return compose(config_name=config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(f"{what}: {unknown_option(err) or ' '.join(str(err).split())}") from None
+
+
+def unknown_option(err: BaseException) -> str | None:
+    """Hydra's "missing config file" error as one line with the valid choices, else None."""
+    missing, options = getattr(err, "missing_cfg_file", None), getattr(err, "options", None)
+    if missing and options is not None and "/" in str(missing):
+        group, name = str(missing).rsplit("/", 1)
+        return f"unknown {group} {name!r}; choose one of: {', '.join(sorted(options))}"
+    return None

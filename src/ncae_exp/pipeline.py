@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -19,6 +20,7 @@ import ncae_exp
 from ncae_exp.config_utils import resolved_params
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
+from ncae_exp.protocols.selection import Candidate
 from ncae_exp.tracking.base import MemoryTracker, Tracker
 from ncae_exp.training.trainer import FitResult, Trainer
 
@@ -43,8 +45,28 @@ def check_pretrain(cfg: DictConfig) -> None:
         raise ConfigError(f"pretrain={cfg.pretrain.name} applies to NCAE only; use pretrain=none with model={cfg.model.name}")
 
 
-def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) -> dict[str, float]:
-    """Run the experiment described by ``cfg``; return its final metrics."""
+def with_seed(cfg: DictConfig, seed: int) -> DictConfig:
+    """The resolved config of ``cfg`` (unresolved, as composed) with another seed: every
+    ``${seed}`` (the split's, the model's) follows."""
+    copy = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    copy.seed = int(seed)
+    return resolve(copy)
+
+
+def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
+        compare_cfg: DictConfig | None = None, select_only: bool = False,
+        parent_run_id: str | None = None, parent_tracking_uri: str | None = None) -> dict[str, float]:
+    """Run the experiment described by ``cfg``; return its final metrics.
+
+    In a sweep, ``parent_run_id`` is the sweep's parent run and ``parent_tracking_uri`` its
+    store: the job's run goes there as its child, whatever its own ``mlflow.tracking_uri``.
+
+    With ``retrain=true``: after selection, the paper's protocol (protocols/selection.py),
+    against ``compare_cfg`` (the composed config of ``compare_to``) if given. ``select_only``:
+    a trial of an optimising sweep, which retrains only its best trial at the end."""
+    from ncae_exp.protocols.selection import check_settings
+
+    unresolved = cfg
     from ncae_exp.data.loader import load_dataset
     from ncae_exp.data.registry import get_spec
     from ncae_exp.models.registry import build_model, check_protocol
@@ -52,6 +74,8 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
     from ncae_exp.training.device import configure_device
 
     cfg = resolve(cfg)
+    retrain = bool(cfg.get("retrain", False)) and not select_only
+    check_settings(bool(cfg.get("retrain", False)), int(cfg.get("repeats", 1)), cfg.get("compare_to"), cfg.split)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     device = configure_device(str(cfg.trainer.device))  # first: it imports TensorFlow quietly
@@ -61,6 +85,10 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
     spec = get_spec(str(cfg.dataset.name))
     protocol.check_dataset(spec.name, spec.implicit)
     model = build_model(cfg.model)  # settings are checked here, before any data is read
+    if compare_cfg is not None and retrain:
+        other = resolve(compare_cfg)
+        check_protocol(other.model, protocol.name)
+        build_model(other.model)
     trainer = Trainer(
         epochs=int(cfg.trainer.epochs),
         select=protocol.select,
@@ -73,13 +101,20 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
         from ncae_exp.tracking.mlflow_tracker import check_store, resolve_tracking_uri
 
         uri = resolve_tracking_uri(str(cfg.mlflow.tracking_uri))
+        if parent_run_id and parent_tracking_uri and parent_tracking_uri != uri:
+            # e.g. a worker whose MLFLOW_TRACKING_URI (or working directory) differs
+            log.info("logging to the sweep parent's store %s (this job's mlflow.tracking_uri gives %s)",
+                     parent_tracking_uri, uri)
+            uri = parent_tracking_uri
+            cfg.mlflow.tracking_uri = uri  # so the logged params and config.yaml say where the run is
         check_store(uri)
 
     data_dir = Path(str(cfg.paths.data_dir))
     data = load_dataset(cfg.dataset, data_dir)
     log.info("dataset %s: %s", data.name, ", ".join(f"{k}={v:g}" for k, v in data.stats().items()))
 
-    tags = {"protocol": protocol.name, "dataset": data.name, "model": str(cfg.model.name), "device": device}
+    tags = {"protocol": protocol.name, "dataset": data.name, "model": str(cfg.model.name), "device": device,
+            "ncae.output_dir": str(output_dir.resolve())}  # the job's folder (.hydra/overrides.yaml, results)
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
 
     def body(tracker: Tracker) -> dict[str, float]:
@@ -92,24 +127,61 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None) 
         model.prepare(prepared.train, prepared.rating_scale)
         tracker.log_params({f"model_info.{k}": v for k, v in model.describe().items()})
         fit = trainer.fit(model, protocol.evaluate, tracker)
-        final = protocol.final(model, fit, tracker, output_dir)
+        fitted = model
+        if retrain:
+            stage = retrain_stage(unresolved, fit.best_epoch, data, data_dir, tracker, output_dir, compare_cfg)
+            final, fitted = {**protocol.selected(fit), **stage.summary}, stage.main.first_model
+        else:
+            final = protocol.final(model, fit, tracker, output_dir)
         # The selected model's value comes last in the val series (step = epochs_run + 1),
         # so the runs table shows the best epoch's val_rmse, not the last epoch's.
         tracker.log_metrics(final, step=fit.epochs_run + 1)
-        _write_outputs(output_dir, cfg, tags, final, fit, model, tracker)
+        _write_outputs(output_dir, cfg, tags, final, fit, fitted, tracker)
         log.info("final: %s", ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
         return final
 
     if not tracking:
         return body(MemoryTracker())
     from ncae_exp.tracking.mlflow_tracker import mlflow_run
-    from ncae_exp.tracking.sweep import parent_run_id
 
     run_name = cfg.mlflow.run_name or default_run_name
-    with mlflow_run(uri, str(cfg.mlflow.experiment_name), run_name, tags, parent_run_id()) as tracker:
+    with mlflow_run(uri, str(cfg.mlflow.experiment_name), run_name, tags, parent_run_id) as tracker:
         final = body(tracker)
         log.info("logged to MLflow run %s (open it with `make ui`)", tracker.run_id)
         return final
+
+
+@dataclass
+class RetrainStage:
+    main: Candidate
+    compare: Candidate | None
+    summary: dict[str, float]
+
+
+def retrain_stage(cfg: DictConfig, epochs: int, data, data_dir: Path, tracker: Tracker, output_dir: Path,
+                  compare_cfg: DictConfig | None = None) -> RetrainStage:
+    """Retrain ``cfg`` (unresolved) for ``epochs`` on training ∪ validation over ``repeats``
+    seeds, and ``compare_cfg`` (selected first, on the base seed) on the same seeds; log the
+    per-seed runs as children of ``tracker``'s run and the summary on it."""
+    from ncae_exp.protocols.selection import Candidate, repeat_seeds, repeats_report, run_repeats, select_epochs, summarise
+
+    base = resolve(cfg)
+    seeds = repeat_seeds(int(base.seed), int(base.repeats))
+    tags = {"protocol": str(base.protocol.name), "dataset": str(base.dataset.name)}
+    main = Candidate(str(base.model.name), lambda s: with_seed(cfg, s), int(epochs))
+    compare = None
+    if compare_cfg is not None:
+        other = resolve(compare_cfg)
+        label = str(other.model.name) + (" (compared)" if other.model.name == base.model.name else "")
+        compare_epochs = select_epochs(label, other, data, data_dir, tracker, output_dir, tags)
+        compare = Candidate(label, lambda s: with_seed(compare_cfg, s), compare_epochs)
+    log.info("retraining on training + validation: %d epochs, seeds %s", epochs, seeds)
+    run_repeats([c for c in (main, compare) if c is not None], seeds, data, data_dir, tracker, output_dir, tags)
+    summary = summarise(main, compare)
+    tracker.log_params({"retrain.seeds": seeds, "retrain.compare_to": compare.label if compare else None})
+    for path in repeats_report(main, compare, summary, output_dir):
+        tracker.log_artifact(path)
+    return RetrainStage(main, compare, summary)
 
 
 def _write_outputs(output_dir: Path, cfg: DictConfig, tags: dict, final: dict, fit: FitResult,

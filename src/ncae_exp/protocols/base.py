@@ -51,8 +51,13 @@ class Protocol(ABC):
         """Refuse a dataset this protocol cannot use, before it is loaded."""
 
     @abstractmethod
-    def split(self, data: Interactions, split_cfg: DictConfig, seed: int, data_dir: Path) -> PreparedSplit:
-        """Split ``data``; keeps what :meth:`evaluate` and :meth:`test` need."""
+    def split(self, data: Interactions, split_cfg: DictConfig, seed: int, data_dir: Path,
+              merge_validation: bool = False) -> PreparedSplit:
+        """Split ``data``; keeps what :meth:`evaluate` and :meth:`test` need.
+
+        ``merge_validation``: train on training ∪ validation (the paper's retraining after
+        selection, protocols/selection.py); :meth:`evaluate` then has no validation metric
+        and the test is unchanged (same held-out entries for the same seed)."""
 
     @abstractmethod
     def evaluate(self, model: Recommender) -> dict[str, float]:
@@ -64,9 +69,14 @@ class Protocol(ABC):
 
     def final(self, model: Recommender, fit: FitResult, tracker: Tracker, output_dir: Path) -> dict[str, float]:
         """One run's final metrics: test, the selected epoch's validation metrics, timings."""
+        return {**self.test(model, tracker, output_dir), **self.selected(fit)}
+
+    @staticmethod
+    def selected(fit: FitResult) -> dict[str, float]:
+        """What selection on validation found: the selected epoch's validation metrics, the
+        epoch, and timings (no test metric)."""
         best = next((h for h in fit.history if h["step"] == fit.best_epoch), {})
         return {
-            **self.test(model, tracker, output_dir),
             **{k: v for k, v in best.items() if k.startswith("val_")},
             "best_epoch": fit.best_epoch,
             "epochs_run": fit.epochs_run,
@@ -74,6 +84,15 @@ class Protocol(ABC):
             "fit_seconds": fit.fit_seconds,
             **fit.extras,
         }
+
+
+def merged(train: sp.csr_matrix, val: sp.csr_matrix) -> sp.csr_matrix:
+    """Training ∪ validation as one matrix; the two parts never share an entry."""
+    union = (train + val).tocsr()
+    if union.nnz != train.nnz + val.nnz:
+        raise ValueError("training and validation share entries: the split is broken")
+    union.sort_indices()
+    return union
 
 
 def interactions_not_ratings(name: str) -> ConfigError:

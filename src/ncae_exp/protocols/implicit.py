@@ -18,10 +18,10 @@ from omegaconf import DictConfig
 from ncae_exp.data.interactions import Interactions
 from ncae_exp.data.leave_one_out import LeaveOneOutSplit, keep_share, leave_one_out
 from ncae_exp.errors import ConfigError
-from ncae_exp.evaluation.buckets import bucket_markdown, bucket_table
+from ncae_exp.evaluation.buckets import bucket_markdown, bucket_table, check_edges
 from ncae_exp.evaluation.ranking import RankingEvaluator, check_cutoffs
 from ncae_exp.models.base import Recommender
-from ncae_exp.protocols.base import PreparedSplit, Protocol
+from ncae_exp.protocols.base import PreparedSplit, Protocol, merged
 from ncae_exp.tracking.base import Tracker
 
 log = logging.getLogger(__name__)
@@ -45,23 +45,33 @@ class ImplicitProtocol(Protocol):
         self.cutoffs = check_cutoffs(list(cutoffs))
         if 100 not in self.cutoffs or 50 not in self.cutoffs:
             raise ConfigError(f"protocol.cutoffs must include 50 and 100, got {list(self.cutoffs)}")
-        self.activity_buckets = list(activity_buckets) if activity_buckets else None
+        # checked here, before any data is read or model trained (used only at test time)
+        self.activity_buckets = check_edges(activity_buckets) if activity_buckets else None
         self.data_split: LeaveOneOutSplit | None = None
         self.train: sp.csr_matrix | None = None
 
-    def split(self, data: Interactions, split_cfg: DictConfig, seed: int, data_dir: Path) -> PreparedSplit:
+    def split(self, data: Interactions, split_cfg: DictConfig, seed: int, data_dir: Path,
+              merge_validation: bool = False) -> PreparedSplit:
         split, train = implicit_split(data, split_cfg, seed)
-        self.data_split, self.train = split, train
         if not split.test_by_timestamp:
             log.info("%s has no timestamps: each test item is a seeded random interaction", data.name)
-        self.val_eval = RankingEvaluator(train, self.cutoffs)
         val = sp.csr_matrix((np.ones(len(split.val_users), np.float32), (split.val_users, split.val_items)),
                             shape=train.shape)
-        self.test_eval = RankingEvaluator(train + val, self.cutoffs)
-        stats: dict[str, object] = {"name": "leave_one_out", **split.stats(), "n_train": int(train.nnz)}  # after keep_share
+        train_and_val = merged(train, val)
+        # Retraining: the validation item joins the user's input vector (the model's matrix).
+        self.merged = merge_validation
+        if merge_validation:
+            train = train_and_val
+        self.data_split, self.train = split, train
+        self.val_eval = None if merge_validation else RankingEvaluator(train, self.cutoffs)
+        self.test_eval = RankingEvaluator(train_and_val, self.cutoffs)
+        stats: dict[str, object] = {"name": "leave_one_out", **split.stats(), "n_train": int(train.nnz),  # after keep_share
+                                    "merged_validation": merge_validation}
         return PreparedSplit(train=train, rating_scale=None, stats=stats)
 
     def evaluate(self, model: Recommender) -> dict[str, float]:
+        if self.val_eval is None:  # retraining on training ∪ validation: nothing to validate on
+            return {}
         split = self.data_split
         return self.val_eval.evaluate(model, split.val_users, split.val_items, "val")
 
@@ -74,10 +84,11 @@ class ImplicitProtocol(Protocol):
         return self.test_eval.summarise(ranks, "test")
 
     def _log_buckets(self, tracker: Tracker, ranks: np.ndarray, activity: np.ndarray, output_dir: Path) -> None:
-        """Paper Table 4: test HR/NDCG@100 by the user's number of training interactions."""
+        """Paper Table 4: test HR/NDCG@100 by the user's number of training interactions,
+        buckets [e0, e1], (e1, e2], … (``users_1_5`` = (1, 5]; see evaluation/buckets.py)."""
         rows = bucket_table(ranks, activity, self.activity_buckets, cutoff=100)
         for r in rows:
-            tag = f"users_{r['low']:g}_{'inf' if np.isinf(r['high']) else format(r['high'], 'g')}"
+            tag = r["tag"]
             if r["users"]:
                 tracker.log_metrics({f"test_hr_at_100_{tag}": r["hr_at_100"], f"test_ndcg_at_100_{tag}": r["ndcg_at_100"]})
             tracker.log_params({f"buckets.n_{tag}": r["users"]})

@@ -9,6 +9,10 @@ Reports sit on top of the package: nothing below ``ncae_exp.reports`` imports it
 - :mod:`ncae_exp.reports.fig5` — Fig. 5 (the six pre-training schedules): png and notes.
 - :mod:`ncae_exp.reports.pretrain` — Table 2 + Fig. 5 written and logged together, used by
   ``scripts/report_pretrain.py``.
+- :mod:`ncae_exp.reports.compare` — ``ncae-report`` (:mod:`~ncae_exp.reports.compare_cli`):
+  any sweep's groups (:mod:`~ncae_exp.reports.compare_runs`) × headline metrics, mean ± std
+  over seeds, paired t-tests against a baseline chosen on validation; markdown, CSV, JSON
+  and figures (:mod:`~ncae_exp.reports.compare_plots`), logged to the parent under report/.
 
 Submodules are imported on demand (they pull in matplotlib and MLflow).
 """

@@ -41,7 +41,9 @@ def rebuild(model_dir: Path, data_dir: str | None = None) -> LoadedModel:
     configure_device(str(cfg.trainer.device))
     data_path = Path(str(cfg.paths.data_dir))
     data = load_dataset(cfg.dataset, data_path)
-    prepared = build_protocol(cfg.protocol).split(data, cfg.split, int(cfg.seed), data_path)
+    # A run with retrain=true saves the model retrained on training + validation (base seed).
+    merge = bool(cfg.get("retrain", False))
+    prepared = build_protocol(cfg.protocol).split(data, cfg.split, int(cfg.seed), data_path, merge_validation=merge)
     model = build_model(cfg.model)
     model.prepare(prepared.train, prepared.rating_scale)
     model.set_state(load_state(Path(model_dir) / WEIGHTS))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -22,6 +23,11 @@ class Tracker(ABC):
     @abstractmethod
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
 
+    @abstractmethod
+    def child(self, name: str, tags: Mapping[str, str]) -> "contextmanager[Tracker]":
+        """A nested run of this one (e.g. one retraining repeat), ended with the block:
+        FINISHED, or FAILED / KILLED when the block raises / is interrupted."""
+
 
 class MemoryTracker(Tracker):
     """Keeps everything in lists — for library use without a store, and for tests."""
@@ -31,6 +37,7 @@ class MemoryTracker(Tracker):
         self.metrics: list[tuple[str, float, int | None]] = []
         self.tags: dict[str, str] = {}
         self.artifacts: list[tuple[Path, str | None]] = []
+        self.children: list[tuple[str, MemoryTracker]] = []
 
     def log_params(self, params):
         self.params.update(params)
@@ -43,6 +50,13 @@ class MemoryTracker(Tracker):
 
     def log_artifact(self, path, artifact_path=None):
         self.artifacts.append((Path(path), artifact_path))
+
+    @contextmanager
+    def child(self, name, tags) -> Iterator["MemoryTracker"]:
+        tracker = MemoryTracker()
+        tracker.set_tags(tags)
+        self.children.append((name, tracker))
+        yield tracker
 
     def series(self, key: str) -> list[tuple[int | None, float]]:
         return [(step, value) for k, value, step in self.metrics if k == key]

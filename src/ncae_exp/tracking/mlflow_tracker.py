@@ -56,31 +56,61 @@ def check_store(uri: str, timeout_s: float = 5.0) -> None:
 
 
 class MlflowTracker(Tracker):
-    """Logs to the active MLflow run (started by :func:`mlflow_run`)."""
+    """Logs to one MLflow run by its id (not to "the active run"), so a parent and its
+    nested runs can be written in any order."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, tracking_uri: str | None = None):
         import mlflow
 
-        self._mlflow = mlflow
+        self._client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        self.tracking_uri = tracking_uri
         self.run_id = run_id
 
     def log_params(self, params: Mapping[str, object]) -> None:
-        clean = {}
+        from mlflow.entities import Param
+
+        clean = []
         for k, v in params.items():
             s = str(v)
-            clean[k] = s if len(s) <= _PARAM_MAX else s[: _PARAM_MAX - 12] + "…[truncated]"
-        items = list(clean.items())
-        for start in range(0, len(items), 100):  # MLflow's batch limit
-            self._mlflow.log_params(dict(items[start : start + 100]))
+            clean.append(Param(k, s if len(s) <= _PARAM_MAX else s[: _PARAM_MAX - 12] + "…[truncated]"))
+        for start in range(0, len(clean), 100):  # MLflow's batch limit
+            self._client.log_batch(self.run_id, params=clean[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, int(step or 0)) for k, v in metrics.items()]
+        for start in range(0, len(batch), 1000):
+            self._client.log_batch(self.run_id, metrics=batch[start : start + 1000])
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        self._mlflow.set_tags({k: str(v) for k, v in tags.items()})
+        from mlflow.entities import RunTag
+
+        if tags:
+            self._client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self._mlflow.log_artifact(str(path), artifact_path=artifact_path)
+        self._client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+
+    @contextmanager
+    def child(self, name: str, tags: Mapping[str, str]) -> Iterator["MlflowTracker"]:
+        parent = self._client.get_run(self.run_id)
+        run = self._client.create_run(
+            parent.info.experiment_id, run_name=name,
+            tags={**{k: str(v) for k, v in tags.items()}, "mlflow.parentRunId": self.run_id},
+        )
+        status = "FAILED"
+        try:
+            yield MlflowTracker(run.info.run_id, self.tracking_uri)
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            self._client.set_terminated(run.info.run_id, status=status)
 
 
 @contextmanager

@@ -1,19 +1,26 @@
 """MLflow parent run for a Hydra multirun (``ncae-run -m …``).
 
-A Hydra callback opens one parent run (tag ``ncae.sweep=true``) when the sweep starts and
-puts its id in the environment; every job's run is created as its child (the pipeline
-passes :func:`parent_run_id` to :func:`ncae_exp.tracking.mlflow_tracker.mlflow_run`),
-in-process or in a launcher's subprocess. When the sweep ends, the parent gets a table of
-its children and the best child by the protocol's validation metric (``protocol.select``,
-direction ``protocol.mode``), and is closed. A test metric never picks the best child.
+A Hydra callback opens one parent run (tag ``ncae.sweep=true``, the sweep's fixed
+overrides as params) when the sweep starts. Its id reaches the jobs two ways: the
+environment (``NCAE_MLFLOW_PARENT_RUN_ID``, inherited by jobs in this process or in a
+launcher's subprocesses) and ``<hydra.sweep.dir>/mlflow_parent.json`` (run id, tracking
+URI, swept keys) for jobs on other machines, which may not share the environment. A job
+finds its parent with :func:`find_parent` (the environment first, else the file) and its
+run is created as that run's child, in the parent's tracking store. When the sweep ends,
+the parent gets a table of its children and the best child by the protocol's validation
+metric (``protocol.select``, direction ``protocol.mode``), and is closed. A test metric
+never picks the best child.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
+import re
 import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +28,66 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 PARENT_ENV = "NCAE_MLFLOW_PARENT_RUN_ID"
+PARENT_URI_ENV = "NCAE_MLFLOW_PARENT_TRACKING_URI"  # the store the parent run lives in
 SWEPT_KEYS_ENV = "NCAE_SWEPT_KEYS"  # the keys that vary between the jobs, comma-separated
+PARENT_FILE = "mlflow_parent.json"  # in hydra.sweep.dir, for jobs that do not share our environment
 SWEEP_TAG = "ncae.sweep"
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class SweepParent:
+    """What a job needs to log as a child of its sweep's parent run."""
+
+    run_id: str
+    tracking_uri: str | None = None
+    swept_keys: list[str] = field(default_factory=list)
+
+
 def parent_run_id() -> str | None:
     return os.environ.get(PARENT_ENV) or None
+
+
+def find_parent(sweep_dir: str | Path | None = None) -> SweepParent | None:
+    """The sweep's parent run for a job: from the environment when this process inherited
+    it, else from ``<sweep_dir>/mlflow_parent.json`` (a job on another machine); None when
+    neither is there (not a sweep, or MLflow disabled)."""
+    run_id = parent_run_id()
+    if run_id:
+        keys = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k]
+        return SweepParent(run_id, os.environ.get(PARENT_URI_ENV) or None, keys)
+    if sweep_dir is None:
+        return None
+    path = Path(str(sweep_dir)) / PARENT_FILE
+    if not path.is_file():
+        return None
+    from ncae_exp.errors import TrackingError
+
+    try:
+        data = json.loads(path.read_text())
+        return SweepParent(str(data["run_id"]), data.get("tracking_uri") or None,
+                           [str(k) for k in data.get("swept_keys") or []])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise TrackingError(f"cannot read the sweep's parent run from {path}: {err}") from err
+
+
+def write_parent_file(sweep_dir: str | Path, parent: SweepParent) -> Path:
+    """``<sweep_dir>/mlflow_parent.json``, written atomically (temp file + ``os.replace``) so
+    a job never reads half of it. Readable by the owner only: a tracking URI may hold a
+    password (``postgresql://user:pw@host/db``); jobs run as the same user."""
+    folder = Path(str(sweep_dir))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PARENT_FILE
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".json.part", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(parent), fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _key(override: str) -> str:
@@ -45,10 +105,24 @@ def swept_keys(command_line: list[str], sweeper_params: dict) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def child_run_name(job_overrides: list[str]) -> str | None:
+def fixed_overrides(command_line: list[str], swept: list[str]) -> dict[str, str]:
+    """The sweep's command-line overrides that are the same in every job, as MLflow params
+    (``dataset=lastfm`` → ``{"dataset": "lastfm"}``); deletions (``~key``) are left out."""
+    fixed = {}
+    for override in command_line:
+        if "=" not in override or override.startswith("~") or _key(override) in swept:
+            continue
+        key = re.sub(r"[^\w./\- ]", "_", _key(override))  # characters MLflow accepts in a key
+        fixed[key] = override.split("=", 1)[1][:6000]
+    return fixed
+
+
+def child_run_name(job_overrides: list[str], keys: list[str] | None = None) -> str | None:
     """A sweep job's MLflow run name: only its swept values (``model=ease,seed=2``), so the
-    runs table shows what differs; None outside a sweep."""
-    keys = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k]
+    runs table shows what differs; None outside a sweep. ``keys``: the swept keys (default:
+    from the environment the sweep set)."""
+    if keys is None:
+        keys = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k]
     if not keys:
         return None
     chosen = [o for o in job_overrides if _key(o) in keys]
@@ -58,13 +132,14 @@ def child_run_name(job_overrides: list[str]) -> str | None:
 def close_parent(status: str) -> None:
     """End the sweep's parent run (e.g. FAILED when a job aborted the sweep)."""
     run_id = os.environ.pop(PARENT_ENV, None)
+    uri = os.environ.pop(PARENT_URI_ENV, None)
     os.environ.pop(SWEPT_KEYS_ENV, None)
     if not run_id:
         return
     import mlflow
 
     try:
-        mlflow.MlflowClient().set_terminated(run_id, status=status)
+        mlflow.MlflowClient(tracking_uri=uri).set_terminated(run_id, status=status)
     except Exception as err:  # noqa: BLE001 - closing is best effort on an error path
         log.warning("could not close the sweep's parent MLflow run %s: %s", run_id, err)
 
@@ -105,6 +180,7 @@ class MlflowSweepCallback(Callback):
         if not bool(config.mlflow.enabled):
             return
         import mlflow
+        from mlflow.entities import Param
 
         from ncae_exp.tracking.mlflow_tracker import check_store, resolve_tracking_uri
 
@@ -114,7 +190,8 @@ class MlflowSweepCallback(Callback):
         os.environ["MLFLOW_TRACKING_URI"] = uri  # children in other processes use the same store
         experiment = mlflow.set_experiment(str(config.mlflow.experiment_name))
         sweep_dir = str(config.hydra.sweep.dir)
-        run = mlflow.MlflowClient().create_run(
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        run = client.create_run(
             experiment.experiment_id,
             run_name=f"sweep {Path(sweep_dir).name}",
             tags={
@@ -126,11 +203,17 @@ class MlflowSweepCallback(Callback):
                 "ncae.sweep_overrides": " ".join(config.hydra.overrides.task),
             },
         )
+        command_line = list(config.hydra.overrides.task)
+        swept = swept_keys(command_line, config.hydra.sweeper.get("params") or {})
+        # what the sweep held fixed, on the parent: dataset=lastfm → param "dataset"
+        params = [Param(k, v) for k, v in fixed_overrides(command_line, swept).items()]
+        for start in range(0, len(params), 100):  # MLflow's batch limit
+            client.log_batch(run.info.run_id, params=params[start : start + 100])
         os.environ[PARENT_ENV] = run.info.run_id
-        os.environ[SWEPT_KEYS_ENV] = ",".join(
-            swept_keys(list(config.hydra.overrides.task), config.hydra.sweeper.get("params") or {})
-        )
-        log.info("sweep parent MLflow run %s", run.info.run_id)
+        os.environ[PARENT_URI_ENV] = uri
+        os.environ[SWEPT_KEYS_ENV] = ",".join(swept)
+        path = write_parent_file(sweep_dir, SweepParent(run.info.run_id, uri, swept))
+        log.info("sweep parent MLflow run %s (recorded in %s)", run.info.run_id, path)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         run_id = parent_run_id()
@@ -138,7 +221,7 @@ class MlflowSweepCallback(Callback):
             return
         import mlflow
 
-        client = mlflow.MlflowClient()
+        client = mlflow.MlflowClient(tracking_uri=os.environ.get(PARENT_URI_ENV) or None)
         parent = client.get_run(run_id)
         children = client.search_runs(
             [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
@@ -151,16 +234,15 @@ class MlflowSweepCallback(Callback):
                     "run_id": child.info.run_id,
                     "run_name": child.info.run_name,
                     "status": child.info.status,
+                    "stage": child.data.tags.get("ncae.stage", "job"),  # retrain: the best trial's repeats
                     **{f"metric.{k}": v for k, v in sorted(child.data.metrics.items())},
                 }
             )
-        scored = [r for r in rows if f"metric.{select}" in r]
-        if scored:
-            pick = max if mode == "max" else min
-            best = pick(scored, key=lambda r: r[f"metric.{select}"])
-            client.log_metric(run_id, f"best_{select}", best[f"metric.{select}"])
-            client.set_tag(run_id, "ncae.best_child", best["run_id"])
-        client.log_metric(run_id, "n_children", len(rows))
+        best = best_child(client, run_id, select, mode)
+        if best is not None:
+            client.log_metric(run_id, f"best_{select}", best.data.metrics[select])
+            client.set_tag(run_id, "ncae.best_child", best.info.run_id)
+        client.log_metric(run_id, "n_children", sum(r["stage"] == "job" for r in rows))
         _log_study(client, run_id, Path(str(config.hydra.sweep.dir)))
         if rows:
             with tempfile.TemporaryDirectory() as tmp:
@@ -172,3 +254,23 @@ class MlflowSweepCallback(Callback):
                     writer.writerows(rows)
                 client.log_artifact(run_id, str(path))
         close_parent("FINISHED")
+
+
+def best_child(client, parent_run_id: str, select: str, mode: str):
+    """The parent's finished child run with the best ``select`` (a validation metric) in
+    direction ``mode``; None when no finished child has it. Retraining repeats (nested runs
+    tagged ``ncae.stage``) are not candidates."""
+    if not select.startswith("val_"):
+        raise ValueError(f"selection reads validation metrics only, got {select!r}")
+    parent = client.get_run(parent_run_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    scored = [c for c in children if c.info.status == "FINISHED" and select in c.data.metrics
+              and "ncae.stage" not in c.data.tags]
+    if not scored:
+        return None
+    # Ties (HR@M takes few values) go to the earliest run, as Optuna's best trial does, so the
+    # retrained trial is the one whose settings the parent shows as best_params.*.
+    scored.sort(key=lambda c: c.info.start_time)
+    pick = max if mode == "max" else min
+    return pick(scored, key=lambda c: c.data.metrics[select])

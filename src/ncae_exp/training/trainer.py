@@ -59,6 +59,17 @@ class Trainer:
         self.mode = mode
         self.patience = None if patience is None else int(patience)
 
+    @classmethod
+    def fixed(cls, epochs: int) -> "Trainer":
+        """Exactly ``epochs`` epochs with nothing to select on (retraining with the epoch
+        count that selection chose; 0 keeps the model as it is after pre-training or
+        initialisation — the selected "epoch 0")."""
+        if int(epochs) < 0:
+            raise ConfigError(f"a retraining needs >= 0 epochs, got {epochs}")
+        trainer = cls(epochs=1, select="", mode="min")
+        trainer.epochs = int(epochs)
+        return trainer
+
     def _better(self, value: float, best: float | None) -> bool:
         if value is None or math.isnan(value):
             return False
