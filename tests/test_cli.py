@@ -268,6 +268,11 @@ def test_table3_compares_ncae_and_the_explicit_baselines_in_one_sweep(tmp_path):
     )
     assert all(r.info.status == "FINISHED" and 0.3 < r.data.metrics["test_rmse"] < 4.5 for r in children)
     assert {r.data.tags["model"] for r in children} == {"ncae", "ncae_pretrained", "biasedmf", "alswr", "autorec", "cfn"}
+    # the parent is tagged and named with the swept models, not the base config's
+    assert parent.data.tags["model"] == "ncae_paper,ncae_paper_sus,biasedmf,alswr,autorec,cfn"
+    assert parent.info.run_name.startswith("sweep ncae_paper,ncae_paper_sus,biasedmf,alswr,autorec,cfn on synthetic ")
+    # and carries the comparison report of its children
+    assert "report/comparison.md" in {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     # NCAE* pre-trained (its stage series), NCAE did not
     pre = {r.data.tags["model"]: "pretrain_seconds" in r.data.metrics for r in children}
     assert pre["ncae_pretrained"] and not pre["ncae"]

@@ -270,3 +270,35 @@ def test_no_selection_path_reads_a_test_metric(tmp_path):
         ExplicitProtocol(select="test_rmse")
     with pytest.raises(ConfigError, match="validation metric"):
         ImplicitProtocol(select="test_hr_at_100")
+
+
+@pytest.mark.slow
+def test_grid_sweep_with_retrain_reports_repeats_and_t_tests(tmp_path):
+    """A grid over models with retrain=true: every job retrains over the same seeds, and the
+    parent's comparison report uses each job's repeats as its samples (n = repeats), with
+    the baseline chosen by the jobs' validation values and p from their paired test values."""
+    import json
+
+    import mlflow
+    from scipy import stats
+
+    proc = run_cli(tmp_path, "-m", "model=biasedmf,alswr", *SMALL[:4], "trainer.epochs=2", "retrain=true",
+                   "repeats=3", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    (parent,) = [r for r in runs if r.data.tags.get("ncae.sweep") == "true"]
+    jobs = {r.data.tags["model"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(jobs) == {"biasedmf", "alswr"}
+    test = {m: {int(r.data.tags["seed"]): r.data.metrics["test_rmse"] for r in runs
+                if r.data.tags.get("mlflow.parentRunId") == job.info.run_id} for m, job in jobs.items()}
+    assert all(sorted(v) == [0, 1, 2] for v in test.values())
+    report = json.loads((tmp_path / "sweep" / "report" / "comparison.json").read_text())
+    groups = {g["label"]: g for g in report["groups"]}
+    best = min(jobs, key=lambda m: jobs[m].data.metrics["val_rmse"])
+    assert report["baseline"] == f"model={best}"
+    other = ({"biasedmf", "alswr"} - {best}).pop()
+    assert groups[f"model={other}"]["metrics"]["test_rmse"]["n"] == 3
+    assert groups[f"model={other}"]["metrics"]["test_rmse"]["mean"] == pytest.approx(np.mean(list(test[other].values())))
+    ref = stats.ttest_rel([test[other][s] for s in range(3)], [test[best][s] for s in range(3)])
+    assert groups[f"model={other}"]["tests"]["test_rmse"]["p"] == pytest.approx(ref.pvalue)

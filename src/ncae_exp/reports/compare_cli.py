@@ -28,6 +28,10 @@ baseline: the best group by the validation metric the runs select on (protocol.s
 protocol.mode: val_rmse min, val_hr_at_100 max), or --baseline LABEL (a group's label, or
 a value naming one group, e.g. ease for model=ease). Test metrics never choose it.
 
+datasets: children on several datasets (tag dataset, e.g. +experiment=fig9) give one section
+per dataset: a baseline chosen (or --baseline matched) on each dataset, t-tests only between
+groups of one dataset, a dataset column in the CSV and one figure per dataset.
+
 examples:
   ncae-report --parent-run-id 6322172ecbb0401e8b90ac835bc875e3
   ncae-report --parent-run-id <id> --baseline model=pop --out reports/pop --no-log

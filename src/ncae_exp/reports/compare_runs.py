@@ -257,9 +257,36 @@ def load_children(client, parent_run_id: str) -> Children:
     else:
         keys = group_by_params(finished, drop)
         result.grouping = "the params that differ between runs, without seed: " + (", ".join(keys) or "none")
+    if not retrain and _use_repeats(client, result):
+        result.grouping += f"; each job's samples are its own retrain repeats (tag {STAGE_TAG}={RETRAIN})"
     if result.by_dataset:
         result.grouping += "; one section per dataset (tag dataset)"
     return result
+
+
+def _use_repeats(client, result: Children) -> bool:
+    """Jobs run with ``retrain=true`` have their repeats as nested runs (one per seed, the
+    same seeds in every job): those become the job's group's samples, so a grid of models
+    gets mean ± std and paired t-tests. A compared model's repeats inside a job are not the
+    job's (their ``model`` tag differs). False when no job has repeats."""
+    jobs = {r.run_id: r for r in result.runs}
+    found = search_all_runs(client, [result.experiment_id], f"tags.`{STAGE_TAG}` = '{RETRAIN}'")
+    repeats: dict[str, list[ChildRun]] = {}
+    for run in found:
+        job = jobs.get(run.data.tags.get(PARENT_TAG, ""))
+        if job is not None and run.info.status == "FINISHED" and run.data.tags.get("model") == job.tags.get("model"):
+            child = _child(run)
+            child.group, child.dataset = job.group, job.dataset
+            # a repeat has no validation; the job's selection values choose the baseline
+            child.metrics.update({k: v for k, v in job.metrics.items() if k.startswith("val_")})
+            repeats.setdefault(job.run_id, []).append(child)
+    if not repeats:
+        return False
+    expanded = []
+    for job in result.runs:
+        expanded.extend(sorted(repeats.get(job.run_id, [job]), key=lambda c: (c.seed or "", c.start_time)))
+    result.runs = expanded
+    return True
 
 
 def finite(value) -> float | None:

@@ -105,6 +105,16 @@ def swept_keys(command_line: list[str], sweeper_params: dict) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+def swept_values(key: str, command_line: list[str], sweeper_params: dict) -> str | None:
+    """The values a sweep gives ``key`` ("ncae,ease"), from the command line (which wins) or
+    the sweeper's params; None when ``key`` is not swept."""
+    for override in command_line:
+        if _key(override) == key and "=" in override and key in swept_keys([override], {}):
+            return override.split("=", 1)[1]
+    value = (sweeper_params or {}).get(key)
+    return None if value is None else str(value)
+
+
 def fixed_overrides(command_line: list[str], swept: list[str]) -> dict[str, str]:
     """The sweep's command-line overrides that are the same in every job, as MLflow params
     (``dataset=lastfm`` → ``{"dataset": "lastfm"}``); deletions (``~key``) are left out."""
@@ -191,20 +201,24 @@ class MlflowSweepCallback(Callback):
         experiment = mlflow.set_experiment(str(config.mlflow.experiment_name))
         sweep_dir = str(config.hydra.sweep.dir)
         client = mlflow.MlflowClient(tracking_uri=uri)
+        command_line = list(config.hydra.overrides.task)
+        sweeper_params = config.hydra.sweeper.get("params") or {}
+        swept = swept_keys(command_line, sweeper_params)
+        # A swept model or dataset is tagged with its values ("ncae_paper,pop,bpr"), not the base config's.
+        model = swept_values("model", command_line, sweeper_params) or str(config.model.name)
+        dataset = swept_values("dataset", command_line, sweeper_params) or str(config.dataset.name)
         run = client.create_run(
             experiment.experiment_id,
-            run_name=f"sweep {Path(sweep_dir).name}",
+            run_name=f"sweep {model} on {dataset} {Path(sweep_dir).name}",
             tags={
                 SWEEP_TAG: "true",
                 "protocol": str(config.protocol.name),
-                "dataset": str(config.dataset.name),
-                "model": str(config.model.name),
+                "dataset": dataset,
+                "model": model,
                 "ncae.sweep_dir": sweep_dir,
-                "ncae.sweep_overrides": " ".join(config.hydra.overrides.task),
+                "ncae.sweep_overrides": " ".join(command_line),
             },
         )
-        command_line = list(config.hydra.overrides.task)
-        swept = swept_keys(command_line, config.hydra.sweeper.get("params") or {})
         # what the sweep held fixed, on the parent: dataset=lastfm → param "dataset"
         params = [Param(k, v) for k, v in fixed_overrides(command_line, swept).items()]
         for start in range(0, len(params), 100):  # MLflow's batch limit
