@@ -301,3 +301,12 @@ def test_optuna_search_is_a_sweep_with_the_studys_best_on_the_parent(tmp_path):
 def test_optuna_direction_must_follow_the_protocol(tmp_path):
     proc = run_cli(tmp_path, "hparams_search=ease_implicit", "protocol=explicit", *SMALL[:4], "mlflow.enabled=false")
     assert "hydra.sweeper.direction=maximize" in error_line(proc)
+
+
+def test_an_unexpected_failure_is_one_line_too(tmp_path):
+    """Not a config error of ours (here Hydra's own ValueError): still one line, exit 1, and
+    a pointer to the traceback."""
+    proc = run_cli(tmp_path, "-m", "--cfg", "job")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert lines[-1].startswith("ncae-run: error: ValueError: Only one of") and "HYDRA_FULL_ERROR=1" in lines[-1]

@@ -109,6 +109,13 @@ def main() -> None:
         close_parent("KILLED")
         print("ncae-run: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as err:  # a launcher's or a library's failure, e.g. no `srun` for hydra/launcher=slurm
+        close_parent("FAILED")
+        if show_traceback:
+            raise
+        print(f"ncae-run: error: {type(err).__name__}: {one_line(err)} (HYDRA_FULL_ERROR=1 shows the traceback)",
+              file=sys.stderr)
+        sys.exit(1)
     except BaseException:
         close_parent("FAILED")
         raise
