@@ -110,14 +110,13 @@ def test_settings_are_checked():
     assert repeat_seeds(4, 3) == [4, 5, 6]
     with pytest.raises(ConfigError, match="repeats must be"):
         check_settings(True, 0, None)
-    with pytest.raises(ConfigError, match="retrain=true"):
-        check_settings(False, 5, None)
+    check_settings(False, 5, None)  # ignored with a warning: retrain=false switches the protocol off
     with pytest.raises(ConfigError, match="retrain=true"):
         check_settings(False, 1, "biasedmf")
 
 
 @pytest.mark.parametrize("overrides,expected", [
-    (["repeats=3"], "retrain=true"),
+    (["repeats=0", "retrain=true"], "repeats must be"),
     (["retrain=true", "split=ratio_90_10"], "needs a validation set"),
     (["retrain=true", "compare_to=nosuch"], "unknown model 'nosuch'"),
     (["retrain=true", "compare_to=ease"], "runs under protocol=implicit"),

@@ -41,8 +41,9 @@ def check_settings(retrain: bool, repeats: int, compare_to: str | None, split: D
     if int(repeats) < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
     if not retrain and int(repeats) > 1:
-        raise ConfigError("repeats applies to retraining: add retrain=true "
-                          "(or sweep seeds without retraining: -m seed=0,1,2,3,4)")
+        # One switch turns the protocol off, also for a paper experiment that sets repeats.
+        log.warning("repeats=%s ignored: repeats are retrainings (retrain=true); to repeat without "
+                    "retraining sweep the seed: -m seed=0,1,2,3,4", repeats)
     if not retrain and compare_to:
         raise ConfigError("compare_to compares retrained repeats: add retrain=true")
 

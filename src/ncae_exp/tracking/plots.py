@@ -46,12 +46,18 @@ def learning_curves(history: list[dict[str, float]], path: Path, best_epoch: int
 def metrics_vs_cutoff(final: dict[str, float], path: Path, title: str = "") -> Path | None:
     """HR@M and NDCG@M against M (the paper's Fig. 9-10) from a run's final test metrics;
     None when the run has no ranking metrics."""
-    cutoffs = sorted(int(k.rsplit("_", 1)[1]) for k in final if k.startswith("test_hr_at_"))
+    import re
+
+    # test_hr_at_100, not test_hr_at_100_std (retrain repeats) or test_hr_at_100_users_1_5 (buckets)
+    cutoffs = sorted(int(m.group(1)) for k in final if (m := re.fullmatch(r"test_hr_at_(\d+)", k)))
     if not cutoffs:
         return None
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name in ("hr", "ndcg"):
-        ax.plot(cutoffs, [final[f"test_{name}_at_{m}"] for m in cutoffs], marker="o", label=f"test {name.upper()}@M")
+        values = [final[f"test_{name}_at_{m}"] for m in cutoffs]
+        std = [final.get(f"test_{name}_at_{m}_std") for m in cutoffs]
+        label = f"test {name.upper()}@M" + (" (mean ± std over repeats)" if None not in std else "")
+        ax.errorbar(cutoffs, values, yerr=None if None in std else std, marker="o", capsize=3, label=label)
     ax.set_xlabel("M (length of the ranked list)")
     ax.set_xticks(cutoffs)
     ax.grid(alpha=0.3)
