@@ -161,6 +161,8 @@ def test_each_search_space_names_real_keys_and_holds_the_defaults(path):
     assert "optuna" in sweeper._target_.lower()
     assert sweeper.direction == {"min": "minimize", "max": "maximize"}[cfg.protocol.mode]
     assert sweeper.params, "an empty search space"
+    # trial 0 is the defaults (hparams_search.py), so the search never ends below them
+    assert sweeper.sampler._target_ == "ncae_exp.hparams_search.DefaultsFirstSampler"
     for key, space in sweeper.params.items():
         default = OmegaConf.select(cfg, key, default="<missing>")
         assert default != "<missing>", f"{path.name}: {key} is not a key of model={model}"
