@@ -146,3 +146,33 @@ def test_keep_share_on_synthetic_overall_share(synthetic):
     assert kept.nnz / train.nnz == pytest.approx(0.6, abs=0.02)
     counts = np.diff(train.indptr)
     assert np.all(np.diff(kept.indptr)[counts > 0] >= 1)
+
+
+def test_latest_validation_item_is_the_latest_but_the_test_item():
+    # user 0: t = 10,40,20,30 -> test item 1 (t=40), validation item 3 (t=30)
+    # user 1: t = 5,5,1 -> test one of items 1/4 (tied at 5), validation the other one
+    for seed in range(6):
+        split = leave_one_out(_toy(), seed=seed, validation="latest")
+        val = dict(zip(split.val_users.tolist(), split.val_items.tolist()))
+        test = dict(zip(split.test_users.tolist(), split.test_items.tolist()))
+        assert test[0] == 1 and val[0] == 3
+        assert {test[1], val[1]} == {1, 4}
+        _check_partition(_toy(), split)
+    # without timestamps "latest" cannot apply: the same seeded random item as "random"
+    a = leave_one_out(_toy(with_time=False), seed=2, validation="latest")
+    b = leave_one_out(_toy(with_time=False), seed=2)
+    assert np.array_equal(a.val_items, b.val_items)
+    with pytest.raises(ConfigError, match="split.validation"):
+        leave_one_out(_toy(), seed=0, validation="oldest")
+
+
+def test_latest_validation_on_synthetic_is_each_users_second_latest(synthetic):
+    split = leave_one_out(synthetic, seed=1, validation="latest")
+    m = synthetic.matrix.tocsr()
+    stamps = np.asarray(synthetic.timestamps)
+    for u, item in list(zip(split.val_users, split.val_items))[:50]:
+        lo, hi = m.indptr[u], m.indptr[u + 1]
+        times = dict(zip(m.indices[lo:hi].tolist(), stamps[lo:hi].tolist()))
+        test_item = split.test_items[split.test_users == u][0]
+        rest = [t for i, t in times.items() if i != test_item]
+        assert times[item] == max(rest)

@@ -67,17 +67,34 @@ def _binary_rows(row_counts: np.ndarray, indices: np.ndarray, shape: tuple[int, 
     return m
 
 
-def leave_one_out(data: Interactions, seed: int, min_interactions: int = 3) -> LeaveOneOutSplit:
-    """Split ``data`` for the implicit protocol (see the module docstring).
-
-    Users with fewer than ``min_interactions`` interactions keep all of them in training and
-    are not evaluated. ``min_interactions`` >= 2 (a test and a validation item); the default
-    3 also leaves at least one training item per evaluated user.
-    """
+def check_min_interactions(min_interactions: int) -> None:
     if int(min_interactions) != min_interactions or min_interactions < 2:
         raise ConfigError(
             f"min_interactions must be an integer >= 2 (a test and a validation item), got {min_interactions}"
         )
+
+
+def check_keep_share(share: float) -> None:
+    if not 0.0 < float(share) <= 1.0:
+        raise ConfigError(f"the kept share of training data must be in (0, 1], got {share}")
+
+
+VALIDATION_ITEMS = ("random", "latest")
+
+
+def leave_one_out(data: Interactions, seed: int, min_interactions: int = 3,
+                  validation: str = "random") -> LeaveOneOutSplit:
+    """Split ``data`` for the implicit protocol (see the module docstring).
+
+    Users with fewer than ``min_interactions`` interactions keep all of them in training and
+    are not evaluated. ``min_interactions`` >= 2 (a test and a validation item); the default
+    3 also leaves at least one training item per evaluated user. ``validation``: ``random``
+    (the paper's: one random other interaction) or ``latest`` (the latest interaction but the
+    test item, so that validation asks the question the test asks; random without timestamps).
+    """
+    check_min_interactions(min_interactions)
+    if validation not in VALIDATION_ITEMS:
+        raise ConfigError(f"split.validation must be one of {', '.join(VALIDATION_ITEMS)}, got {validation!r}")
     matrix = data.matrix.tocsr()
     if not matrix.has_canonical_format:
         raise ValueError("leave_one_out needs a canonical CSR matrix (sorted, duplicate-free indices)")
@@ -103,7 +120,12 @@ def leave_one_out(data: Interactions, seed: int, min_interactions: int = 3) -> L
     else:
         test_key = rand
     is_test = _segment_argmax(np.where(in_eligible, test_key, -1), matrix.indptr, row_of, eligible)
-    is_val = _segment_argmax(np.where(in_eligible & ~is_test, rand, -1), matrix.indptr, row_of, eligible)
+    val_key = rand
+    if by_time and validation == "latest":
+        rest = np.where(is_test, np.iinfo(np.int64).min, stamps)
+        latest[nonempty] = np.maximum.reduceat(rest, matrix.indptr[nonempty])
+        val_key = np.where(~is_test & (stamps == latest[row_of]), rand, -1)
+    is_val = _segment_argmax(np.where(in_eligible & ~is_test, val_key, -1), matrix.indptr, row_of, eligible)
 
     keep = ~(is_test | is_val)
     row_counts = np.bincount(row_of[keep], minlength=n_users)
@@ -128,8 +150,7 @@ def keep_share(train: sp.csr_matrix, share: float, seed: int) -> sp.csr_matrix:
     returns a copy.
     """
     share = float(share)
-    if not 0.0 < share <= 1.0:
-        raise ConfigError(f"the kept share of training data must be in (0, 1], got {share}")
+    check_keep_share(share)
     train = sp.csr_matrix(train, copy=True)
     train.sum_duplicates()
     if share == 1.0:

@@ -16,7 +16,8 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from ncae_exp.data.interactions import Interactions
-from ncae_exp.data.leave_one_out import LeaveOneOutSplit, keep_share, leave_one_out
+from ncae_exp.data.leave_one_out import (VALIDATION_ITEMS, LeaveOneOutSplit, check_keep_share, check_min_interactions,
+                                         keep_share, leave_one_out)
 from ncae_exp.errors import ConfigError
 from ncae_exp.evaluation.buckets import bucket_markdown, bucket_table, check_edges
 from ncae_exp.evaluation.ranking import RankingEvaluator, check_cutoffs
@@ -27,11 +28,16 @@ from ncae_exp.tracking.base import Tracker
 log = logging.getLogger(__name__)
 
 
+def check_kind(split_cfg: DictConfig) -> None:
+    if str(split_cfg.get("kind")) != "leave_one_out":
+        raise ConfigError(f"protocol=implicit needs split=leave_one_out, got split kind {split_cfg.get('kind')!r}")
+
+
 def implicit_split(data: Interactions, split_cfg: DictConfig, seed: int) -> tuple[LeaveOneOutSplit, sp.csr_matrix]:
     """The leave-one-out split and the training matrix (after Table 5's keep_share)."""
-    if str(split_cfg.kind) != "leave_one_out":
-        raise ConfigError(f"protocol=implicit needs split=leave_one_out, got split kind {split_cfg.kind!r}")
-    split = leave_one_out(data, seed=seed, min_interactions=int(split_cfg.min_interactions))
+    check_kind(split_cfg)
+    split = leave_one_out(data, seed=seed, min_interactions=int(split_cfg.min_interactions),
+                          validation=str(split_cfg.get("validation", "random")))
     share = float(split_cfg.keep_share)
     return split, (keep_share(split.train, share, seed) if share < 1.0 else split.train)
 
@@ -49,6 +55,14 @@ class ImplicitProtocol(Protocol):
         self.activity_buckets = check_edges(activity_buckets) if activity_buckets else None
         self.data_split: LeaveOneOutSplit | None = None
         self.train: sp.csr_matrix | None = None
+
+    def check_split(self, split_cfg: DictConfig, dataset: str) -> None:
+        check_kind(split_cfg)
+        check_min_interactions(split_cfg["min_interactions"])
+        check_keep_share(split_cfg["keep_share"])
+        if split_cfg.get("validation", "random") not in VALIDATION_ITEMS:
+            raise ConfigError(f"split.validation must be one of {', '.join(VALIDATION_ITEMS)}, "
+                              f"got {split_cfg.get('validation')!r}")
 
     def split(self, data: Interactions, split_cfg: DictConfig, seed: int, data_dir: Path,
               merge_validation: bool = False) -> PreparedSplit:
