@@ -4,8 +4,8 @@ Read from the source with ``ast`` (function-level imports count too: a lazy impo
 dependency). The layers, bottom to top:
 
     errors, config_utils → data → models → evaluation, training, tracking → protocols
-    → pipeline → cli;   serving, reports, bench and after_sweep (the sweep's end) sit on top
-    and nothing below imports them.
+    → config (the schema and the checks before any work) → pipeline → cli;   serving, reports,
+    bench and after_sweep (the sweep's end) sit on top and nothing below imports them.
 """
 
 from __future__ import annotations
@@ -86,8 +86,10 @@ ALLOWED = {
     "training": {"models", "tracking"},
     "tracking": set(),
     "protocols": {"data", "models", "evaluation", "training", "tracking"},
+    # the config's checks read dataset facts, model classes and protocols' split rules
+    "config": {"data", "models", "protocols", "training"},
     "pipeline": {"data", "models", "protocols", "training", "tracking"},
-    "cli": {"pipeline", "tracking"},
+    "cli": {"config", "pipeline", "tracking"},
 }
 TOP = {"serving", "reports", "bench", "after_sweep"}
 

@@ -72,12 +72,12 @@ def test_end_to_end_run_is_logged_to_mlflow(tmp_path):
     assert "epoch 3/3" in proc.stderr + proc.stdout
 
 
+# Bad data, unknown dataset / model, an unreachable store, a missing archive offline: the table
+# of bad inputs in tests/test_bad_input.py (no run created, data and store left as they were).
 @pytest.mark.parametrize(
     "overrides,expected",
     [
-        (["dataset=nosuch"], "unknown dataset 'nosuch'"),
         (["trainer.nosuchkey=3"], "trainer.nosuchkey"),
-        (["model.dropout=1.5"], "model.dropout"),
         (["trainer.epochs=0"], "trainer.epochs"),
         (["model.based=diagonal"], "model.based"),
         (["split.train=0.5"], "split fractions"),
@@ -93,7 +93,6 @@ def test_bad_config_is_one_line_error(tmp_path, overrides, expected):
 @pytest.mark.parametrize(
     "overrides,expected",
     [
-        (["model=nosuch"], "unknown model 'nosuch'"),
         (["model=ease"], "runs under protocol=implicit"),
         (["model=biasedmf", "pretrain=sus"], "applies to NCAE only"),
         (["model=biasedmf", "model.factors=0"], "model.factors"),
@@ -104,18 +103,6 @@ def test_bad_model_choice_is_one_line_error(tmp_path, overrides, expected):
     proc = run_cli(tmp_path, *SMALL[:4], "trainer.epochs=1", *overrides, "mlflow.enabled=false")
     assert expected in error_line(proc)
     assert not (tmp_path / "data" / "processed").exists(), "refused before any data is read"
-
-
-def test_unreachable_tracking_server_fails_fast(tmp_path):
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = run_cli(tmp_path, *SMALL, f"mlflow.tracking_uri=http://127.0.0.1:{port}", timeout=120)
-    line = error_line(proc)
-    assert "cannot reach MLflow tracking store" in line and str(port) in line
-    assert not (tmp_path / "data" / "processed").exists(), "nothing should be loaded before the store is checked"
 
 
 def test_env_tracking_uri_is_honoured(tmp_path):

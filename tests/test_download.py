@@ -5,6 +5,7 @@ import io
 import socket
 import threading
 import zipfile
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -94,10 +95,13 @@ def _fails(server, tmp_path, *needles):
         load_dataset(_cfg(server), data_dir)
     message = str(err.value)
     assert "\n" not in message
-    assert message.startswith(f"download of {server.base}/ml-100k.zip failed: "), message
+    assert message.startswith(f"cannot download ml-100k.zip from {server.base}/ml-100k.zip ("), message
+    # says what to do: where the archive goes
+    assert message.endswith(f": place the archive at {data_dir.resolve() / 'raw' / 'ml-100k.zip'}"
+                            " (or set NCAE_DATA_DIR / paths.data_dir)"), message
     for needle in needles:
         assert needle in message, message
-    assert _listing(data_dir) == []  # no archive, no .part file, no cache
+    assert not data_dir.exists()  # no archive, no .part file, no cache, not even raw/
     return message
 
 
@@ -122,9 +126,10 @@ def test_nothing_listening(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/ml-100k.zip"
-    with pytest.raises(DataError, match=f"^download of {url} failed: could not connect"):
+    with pytest.raises(DataError) as err:
         download(url, tmp_path / "raw" / "ml-100k.zip", timeout=5)
-    assert _listing(tmp_path) == []
+    assert str(err.value) == f"cannot download ml-100k.zip from {url} (could not connect: connection refused)"
+    assert list(tmp_path.iterdir()) == []  # the raw/ folder made for it is gone too
 
 
 def _tiny_ml100k() -> bytes:
@@ -161,3 +166,16 @@ def test_download_function_replaces_atomically(server, ml100k_bytes, tmp_path):
     assert download(server.base + "/a.zip", dest, chunk=4096) == dest
     assert dest.read_bytes() == ml100k_bytes
     assert _listing(tmp_path) == ["raw/a.zip"]
+
+
+def test_archive_with_corrupt_compressed_data_is_rejected(server, tmp_path):
+    """A member whose deflated bytes are damaged (zlib fails before any CRC check)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ml-100k/u.data", "".join(f"{u}\t{i}\t3\t88125{u:04d}\n" for u in range(1, 300) for i in range(9)))
+    body = bytearray(buf.getvalue())
+    body[30 + len("ml-100k/u.data")] = 0b111  # first deflate block: final, reserved type 3
+    with pytest.raises(zlib.error, match="invalid block type"):
+        zipfile.ZipFile(io.BytesIO(body)).testzip()
+    server.routes["/ml-100k.zip"] = (bytes(body), "ok")
+    _fails(server, tmp_path, "archive is truncated or corrupt")

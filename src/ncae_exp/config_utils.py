@@ -82,9 +82,46 @@ def compose_config(config_name: str, overrides: list[str], what: str) -> DictCon
 
 
 def unknown_option(err: BaseException) -> str | None:
-    """Hydra's "missing config file" error as one line with the valid choices, else None."""
+    """Hydra's "missing config file" error as one line with the valid choices, its "could not
+    override" error as an unknown key with the nearest valid one, else None."""
     missing, options = getattr(err, "missing_cfg_file", None), getattr(err, "options", None)
     if missing and options is not None and "/" in str(missing):
         group, name = str(missing).rsplit("/", 1)
         return f"unknown {group} {name!r}; choose one of: {', '.join(sorted(options))}"
-    return None
+    return _unknown_override(err)
+
+
+def _unknown_override(err: BaseException) -> str | None:
+    """``model.hiden=[10]`` fails in Hydra with advice to add the key with ``+``; adding it
+    would not change the model, so say what the key should have been instead."""
+    import re
+
+    text = str(err)
+    added = re.match(r"Could not append to config\. An item is already at '([^']+)'", text)
+    if added:
+        return f"{added.group(1)} already exists: set it without the + ({added.group(1)}=...)"
+    wrote = re.match(r"Could not override '([^']+)'", text)
+    cause = err.__cause__
+    parent, full_key = getattr(cause, "parent_node", None), getattr(cause, "full_key", None)
+    if not wrote or not full_key or parent is None or not hasattr(parent, "keys"):
+        return None
+    prefix, _, missing = str(full_key).rpartition(".")
+    if not wrote.group(1).startswith(str(full_key)):
+        return None
+    rest = wrote.group(1)[len(str(full_key)):]
+    return unknown_key_message(prefix, missing, [str(k) for k in parent.keys()], rest)
+
+
+def unknown_key_message(prefix: str, key: str, known: list[str], rest: str = "") -> str:
+    """``unknown key model.hiden; did you mean model.hidden?`` (difflib's nearest of
+    ``known``), or the valid keys when none is near; ``rest``: what followed the key."""
+    import difflib
+
+    path = f"{prefix}.{key}" if prefix else key
+    known = sorted({k for k in known if k != "hydra" and not k.startswith("_")})
+    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if near:
+        suggestion = f"{prefix}.{near[0]}" if prefix else near[0]
+        return f"unknown key {path}{rest}; did you mean {suggestion}{rest}?"
+    where = prefix or "the config"
+    return f"unknown key {path}{rest}; {where} has: {', '.join(known)}"

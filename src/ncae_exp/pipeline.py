@@ -8,7 +8,6 @@ also written to the job's output folder, so nothing is lost if the store goes aw
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 from dataclasses import dataclass
@@ -22,6 +21,9 @@ from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
 from ncae_exp.protocols.selection import Candidate
 from ncae_exp.tracking.base import MemoryTracker, Tracker
+from ncae_exp.tracking.runs import error_line, run_exists
+from ncae_exp.training.checkpoint import Checkpoint
+from ncae_exp.training.resume import RunRecord, plan_resume
 from ncae_exp.training.trainer import FitResult, Trainer
 
 log = logging.getLogger(__name__)
@@ -63,8 +65,15 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
 
     With ``retrain=true``: after selection, the paper's protocol (protocols/selection.py),
     against ``compare_cfg`` (the composed config of ``compare_to``) if given. ``select_only``:
-    a trial of an optimising sweep, which retrains only its best trial at the end."""
+    a trial of an optimising sweep, which retrains only its best trial at the end.
+
+    Resumable (training/resume.py): rerun in the same output folder, or with
+    ``resume=<run id>``, a finished run is not run again (its final metrics are returned)
+    and an unfinished one goes on from its last checkpoint in the same MLflow run."""
     from ncae_exp.protocols.selection import check_settings
+    from ncae_exp.tracking.interrupts import install_sigterm_handler
+
+    install_sigterm_handler()  # SIGTERM ends the run KILLED, with its results saved, as Ctrl-C does
 
     unresolved = cfg
     from ncae_exp.data.loader import load_dataset
@@ -78,7 +87,8 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
     check_settings(bool(cfg.get("retrain", False)), int(cfg.get("repeats", 1)), cfg.get("compare_to"), cfg.split)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    device = configure_device(str(cfg.trainer.device))  # first: it imports TensorFlow quietly
+    # first: it imports TensorFlow quietly
+    device = configure_device(str(cfg.trainer.device), bool(cfg.trainer.get("deterministic", False)))
     protocol = build_protocol(cfg.protocol)
     check_protocol(cfg.model, protocol.name)
     check_pretrain(cfg)
@@ -108,6 +118,17 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
             uri = parent_tracking_uri
             cfg.mlflow.tracking_uri = uri  # so the logged params and config.yaml say where the run is
         check_store(uri)
+    resume_id = str(cfg.resume) if cfg.get("resume") else None
+    if resume_id:
+        output_dir = _resume_folder(resume_id, uri if tracking else None, parent_run_id)
+    plan = plan_resume(cfg, output_dir, resume_id)
+    if plan.finished:
+        log.info("run %s in %s has finished already: nothing to do (results.json has its results)",
+                 plan.run_id or "", output_dir)
+        return plan.final
+    run_id = plan.run_id if tracking and plan.run_id and run_exists(uri, plan.run_id) else None
+    if plan.resuming:
+        log.info("resuming the run in %s%s", output_dir, f" (MLflow run {run_id})" if run_id else "")
 
     data_dir = Path(str(cfg.paths.data_dir))
     data = load_dataset(cfg.dataset, data_dir)
@@ -117,26 +138,48 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
             "ncae.output_dir": str(output_dir.resolve())}  # the job's folder (.hydra/overrides.yaml, results)
     (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
 
+    record = RunRecord(output_dir)
+
     def body(tracker: Tracker) -> dict[str, float]:
-        tracker.set_tags(tags)
-        tracker.log_params(resolved_params(cfg))
-        tracker.log_params({f"data.{k}": v for k, v in data.stats().items()})
-        prepared = protocol.split(data, cfg.split, int(cfg.seed), data_dir)
-        tracker.log_params({f"split.{k}": v for k, v in prepared.stats.items()})
-        log.info("split: %s", ", ".join(f"{k}={v}" for k, v in prepared.stats.items()))
-        model.prepare(prepared.train, prepared.rating_scale)
-        tracker.log_params({f"model_info.{k}": v for k, v in model.describe().items()})
-        fit = trainer.fit(model, protocol.evaluate, tracker)
-        fitted = model
-        if retrain:
-            stage = retrain_stage(unresolved, fit.best_epoch, data, data_dir, tracker, output_dir, compare_cfg)
-            final, fitted = {**protocol.selected(fit), **stage.summary}, stage.main.first_model
-        else:
-            final = protocol.final(model, fit, tracker, output_dir)
-        # The selected model's value comes last in the val series (step = epochs_run + 1),
-        # so the runs table shows the best epoch's val_rmse, not the last epoch's.
-        tracker.log_metrics(final, step=fit.epochs_run + 1)
-        _write_outputs(output_dir, cfg, tags, final, fit, fitted, tracker)
+        record.update(status="running", mlflow_run_id=run_id_of(tracker), error=None, tags=tags)
+        fit = None
+        try:
+            if plan.resuming and not run_id:  # a resumed run in a new MLflow run: its epochs so far
+                for h in record.data.get("history", []):
+                    tracker.log_metrics({k: v for k, v in h.items() if k != "step"}, step=int(h["step"]))
+            tracker.set_tags(tags)
+            tracker.log_params(resolved_params(cfg))
+            tracker.log_params({f"data.{k}": v for k, v in data.stats().items()})
+            prepared = protocol.split(data, cfg.split, int(cfg.seed), data_dir)
+            tracker.log_params({f"split.{k}": v for k, v in prepared.stats.items()})
+            log.info("split: %s", ", ".join(f"{k}={v}" for k, v in prepared.stats.items()))
+            model.prepare(prepared.train, prepared.rating_scale)
+            tracker.log_params({f"model_info.{k}": v for k, v in model.describe().items()})
+            fit = trainer.fit(model, protocol.evaluate, tracker, checkpoint=Checkpoint(output_dir / "checkpoint"),
+                              on_epoch=lambda f: record.update(final=protocol.selected(f), history=f.history))
+            fitted = model
+            if retrain:
+                stage = retrain_stage(unresolved, fit.best_epoch, data, data_dir, tracker, output_dir, compare_cfg)
+                final, fitted = {**protocol.selected(fit), **stage.summary}, stage.main.first_model
+            else:
+                final = protocol.final(model, fit, tracker, output_dir)
+            # The selected model's value comes last in the val series (step = epochs_run + 1),
+            # so the runs table shows the best epoch's val_rmse, not the last epoch's.
+            tracker.log_metrics(final, step=fit.epochs_run + 1)
+            _write_outputs(output_dir, cfg, tags, final, fit, fitted, tracker, record, "finished")
+        except KeyboardInterrupt:
+            partial = fit or trainer.interrupted  # the model holds the best epoch's parameters
+            if partial is None:
+                record.update(status="killed")
+                raise
+            where = f"{output_dir}" + (f" (MLflow run {run_id_of(tracker)})" if run_id_of(tracker) else "")
+            log.warning("interrupted: saving the best model so far (epoch %d) and the results in %s",
+                        partial.best_epoch, where)
+            _write_outputs(output_dir, cfg, tags, protocol.selected(partial), partial, model, tracker, record, "killed")
+            raise
+        except BaseException as err:
+            record.update(status="failed", error=error_line(err))
+            raise
         log.info("final: %s", ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
         return final
 
@@ -145,7 +188,7 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
     from ncae_exp.tracking.mlflow_tracker import mlflow_run
 
     run_name = cfg.mlflow.run_name or default_run_name
-    with mlflow_run(uri, str(cfg.mlflow.experiment_name), run_name, tags, parent_run_id) as tracker:
+    with mlflow_run(uri, str(cfg.mlflow.experiment_name), run_name, tags, parent_run_id, run_id) as tracker:
         final = body(tracker)
         log.info("logged to MLflow run %s (open it with `make ui`)", tracker.run_id)
         return final
@@ -184,26 +227,39 @@ def retrain_stage(cfg: DictConfig, epochs: int, data, data_dir: Path, tracker: T
     return RetrainStage(main, compare, summary)
 
 
+def run_id_of(tracker: Tracker) -> str | None:
+    return getattr(tracker, "run_id", None)
+
+
+def _resume_folder(run_id: str, uri: str | None, parent_run_id: str | None) -> Path:
+    """The output folder of the run ``resume=`` names (its ``ncae.output_dir`` tag)."""
+    from ncae_exp.tracking.runs import run_folder
+
+    if parent_run_id:
+        raise ConfigError("resume=<run id> resumes one run; a sweep resumes when rerun with its hydra.sweep.dir")
+    if uri is None:
+        raise ConfigError("resume=<run id> finds the run in MLflow: use mlflow.enabled=true, or rerun the "
+                          "run's command with its output folder (hydra.run.dir=…)")
+    return run_folder(uri, run_id)
+
+
 def _write_outputs(output_dir: Path, cfg: DictConfig, tags: dict, final: dict, fit: FitResult,
-                   model: Recommender, tracker: Tracker) -> None:
+                   model: Recommender, tracker: Tracker, record: RunRecord, status: str) -> None:
     from ncae_exp.models.io import save_model
     from ncae_exp.tracking.plots import learning_curves, metrics_vs_cutoff
 
-    results = {
-        "final": final,
-        "tags": tags,
-        "history": fit.history,
-        "versions": {"ncae_exp": ncae_exp.__version__, "python": platform.python_version()},
-    }
-    results_path = output_dir / "results.json"
-    results_path.write_text(json.dumps(results, indent=2))
+    record.update(final=final, tags=tags, history=fit.history, best_epoch=fit.best_epoch,
+                  versions={"ncae_exp": ncae_exp.__version__, "python": platform.python_version()})
     title = f"{cfg.model.name} on {tags['dataset']} ({tags['protocol']})"
     plot = learning_curves(fit.history, output_dir / "learning_curves.png", best_epoch=fit.best_epoch, title=title)
     at_m = metrics_vs_cutoff(final, output_dir / "metrics_vs_m.png", title=title)
-    for path in (output_dir / "config.yaml", results_path, plot, at_m):
-        if path is not None:
-            tracker.log_artifact(path)
     # The selected model's parameters with the config that rebuilds it (ncae-recommend).
     model_dir = save_model(model, cfg, output_dir / "model")
+    for path in (output_dir / "config.yaml", plot, at_m):
+        if path is not None:
+            tracker.log_artifact(path)
     for path in sorted(model_dir.iterdir()):
         tracker.log_artifact(path, artifact_path="model")
+    # The status last: a run killed while saving is not taken for finished by a rerun.
+    record.update(status=status)
+    tracker.log_artifact(record.path)

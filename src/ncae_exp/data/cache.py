@@ -2,8 +2,11 @@
 
 Parsing ML-10M takes seconds; loading this file takes a fraction of that. The cache is only
 trusted when its format version matches and its key (the archive's size and mtime) says it
-was built from the archive now in ``raw/``; anything unreadable is ignored and rebuilt.
-Writes are atomic (temp file + ``os.replace``), so a killed run never leaves half a cache.
+was built from the archive now in ``raw/``. Integrity: every array is a member of the npz
+(zip) file with its CRC-32, checked as it is read, and the arrays must fit together; a damaged
+cache is ignored with a one-line warning and rebuilt. Writes are atomic (temp file +
+``os.replace``), so a killed run never leaves half a cache; a cache that cannot be written
+is only a warning.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +39,6 @@ def archive_key(archive: Path) -> str:
 
 def save(path: Path, inter: Interactions, key: str) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     m = inter.matrix
     name_ids = np.fromiter(inter.item_names.keys(), dtype=np.int64, count=len(inter.item_names))
     encoded = [s.encode("utf-8") for s in inter.item_names.values()]
@@ -61,15 +64,28 @@ def save(path: Path, inter: Interactions, key: str) -> None:
         name_blob=np.frombuffer(b"".join(encoded), dtype=np.uint8),
         name_offsets=offsets,
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.part", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.part", dir=path.parent)
         with os.fdopen(fd, "wb") as out:
             np.savez(out, **arrays)
         os.replace(tmp, path)
+    except OSError as err:  # a full disk or a read-only folder: the data is parsed, go on
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        log.warning("could not write the cache %s (%s); continuing without it", path, _one_line(err))
+        return
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     log.info("cached parsed %s at %s", inter.name, path)
+
+
+def _one_line(err: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def load(path: Path, key: str | None) -> Interactions | None:
@@ -77,6 +93,9 @@ def load(path: Path, key: str | None) -> Interactions | None:
     ``key=None`` accepts any key (the archive is gone but its parsed form is still here)."""
     path = Path(path)
     if not path.is_file():
+        return None
+    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it
+        log.warning("ignoring unreadable cache %s (not an npz file); rebuilding it", path)
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -88,9 +107,8 @@ def load(path: Path, key: str | None) -> Interactions | None:
                 return None
             return _unpack(z)
     except Exception as err:  # noqa: BLE001 - any damage means "rebuild", never a crash
-        log.warning(
-            "ignoring unreadable cache %s (%s: %s); re-parsing", path, type(err).__name__, err
-        )
+        log.warning("ignoring unreadable cache %s (%s: %s); rebuilding it",
+                    path, type(err).__name__, _one_line(err))
         return None
 
 

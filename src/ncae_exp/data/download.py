@@ -2,7 +2,8 @@
 
 The body is streamed into a uniquely named temp file beside ``dest`` and only moved into
 place (atomically, ``os.replace``) after its size and zip structure check out; any failure
-removes the temp file, so an interrupted or truncated download never looks like an archive.
+removes the temp file (and the folders made for it), so an interrupted or truncated download
+never looks like an archive. Errors read ``cannot download <file> from <url> (<reason>)``.
 """
 
 from __future__ import annotations
@@ -12,30 +13,27 @@ import os
 import sys
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import requests
 from tqdm import tqdm
 
-from ncae_exp.errors import DataError
+from ncae_exp.errors import DataError, connection_reason
 
 log = logging.getLogger(__name__)
-
-
-def _short(err: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def download(url: str, dest: Path, *, timeout: float = 30, chunk: int = 1 << 20) -> Path:
     """Download ``url`` to ``dest`` (a zip archive); raise :class:`DataError` on any failure."""
     dest = Path(dest)
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # to remove on failure
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
 
     def fail(what: str) -> DataError:
-        return DataError(f"download of {url} failed: {what}")
+        return DataError(f"cannot download {dest.name} from {url} ({what})")
 
     try:
         with os.fdopen(fd, "wb") as out:
@@ -46,13 +44,18 @@ def download(url: str, dest: Path, *, timeout: float = 30, chunk: int = 1 << 20)
         try:
             with zipfile.ZipFile(tmp) as zf:
                 bad = zf.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError) as err:
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
             raise fail(f"archive is truncated or corrupt ({sizes})") from err
         if bad is not None:
             raise fail(f"archive is corrupt (member {bad} fails its CRC check; {sizes})")
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        for folder in made:  # innermost first; only folders still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
     log.info("downloaded %s (%d bytes) to %s", url, received, dest)
     return dest
@@ -90,8 +93,8 @@ def _stream(url, out, timeout, chunk, label, fail) -> tuple[int, int | None]:
         if isinstance(err, requests.exceptions.ChunkedEncodingError):
             raise fail(f"connection broken {got} (the server closed it early)") from err
         if received:
-            raise fail(f"connection broken {got} ({_short(err)})") from err
+            raise fail(f"connection broken {got}: {connection_reason(err)}") from err
         if isinstance(err, requests.ConnectionError):
-            raise fail(f"could not connect ({_short(err)})") from err
-        raise fail(_short(err)) from err
+            raise fail(f"could not connect: {connection_reason(err)}") from err
+        raise fail(connection_reason(err)) from err
     return received, expected

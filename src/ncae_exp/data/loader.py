@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -54,7 +55,11 @@ def load_dataset(cfg: Mapping, data_dir: str | Path) -> Interactions:
             return inter
         url = cfg.get("url") or spec.url
         log.info("%s not found; downloading %s", archive, url)
-        download(url, archive)
+        try:
+            download(url, archive)
+        except DataError as err:
+            raise DataError(f"{err}: place the archive at {archive.resolve()}"
+                            " (or set NCAE_DATA_DIR / paths.data_dir)") from err
         downloaded = True
         key = cache.archive_key(archive)
     try:
@@ -73,7 +78,7 @@ def parse_archive(spec: DatasetSpec, archive: Path) -> Interactions:
     try:
         with zipfile.ZipFile(archive) as zf:
             return spec.parser(zf, archive.name)
-    except (zipfile.BadZipFile, EOFError) as err:
+    except (zipfile.BadZipFile, EOFError, zlib.error) as err:
         raise DataError(
             f"{archive} is not a readable zip archive ({err}); delete it to download it again"
         ) from err
@@ -104,16 +109,20 @@ def _synthetic(cfg: Mapping) -> Interactions:
     return inter
 
 
+def check_canonical_fold(dataset: str, fold) -> None:
+    if dataset != "ml-100k":
+        raise ConfigError(f"canonical folds exist only for ml-100k, not {dataset}")
+    if isinstance(fold, bool) or fold not in (1, 2, 3, 4, 5):
+        raise ConfigError(f"ml-100k canonical fold must be 1..5, got {fold!r}")
+
+
 def canonical_fold(interactions: Interactions, data_dir: str | Path, fold: int) -> np.ndarray:
     """Mask over ``interactions.matrix.data``: True for the ratings of ML-100K's ``u{fold}.test``.
 
     The canonical splits come with the archive; checking that ``u{fold}.base`` and
     ``u{fold}.test`` partition ``u.data`` exactly guards against a mismatched archive.
     """
-    if interactions.name != "ml-100k":
-        raise ConfigError(f"canonical folds exist only for ml-100k, not {interactions.name}")
-    if isinstance(fold, bool) or fold not in (1, 2, 3, 4, 5):
-        raise ConfigError(f"ml-100k canonical fold must be 1..5, got {fold!r}")
+    check_canonical_fold(interactions.name, fold)
     spec = get_spec("ml-100k")
     archive = Path(data_dir) / "raw" / spec.archive
     if not archive.is_file():

@@ -68,11 +68,7 @@ def _assemble(name: str, data: Interactions, part: np.ndarray) -> ExplicitSplit:
 def ratio_split(data: Interactions, train: float, val: float, test: float, seed: int) -> ExplicitSplit:
     """Each rating goes to train/val/test at random in the given proportions (seeded):
     exactly round(share·n) ratings per part, the rest to train."""
-    shares = np.array([train, val, test], dtype=float)
-    if np.any(shares < 0) or not np.isclose(shares.sum(), 1.0) or train <= 0 or test <= 0:
-        raise ConfigError(
-            f"split fractions must be >= 0, sum to 1, with train and test > 0; got {train}/{val}/{test}"
-        )
+    check_fractions(train, val, test)
     n = data.n_ratings
     n_val, n_test = int(round(val * n)), int(round(test * n))
     order = np.random.default_rng(seed).permutation(n)
@@ -88,13 +84,41 @@ def canonical_split(
 ) -> ExplicitSplit:
     """A published fold (ML-100K ``u{fold}.base``/``u{fold}.test``): test is the fold's test
     file; validation is a seeded random ``val_fraction`` of its base file."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"split.val_fraction must be in [0, 1), got {val_fraction}")
+    check_val_fraction(val_fraction)
     part = np.where(test_mask, 2, 0).astype(np.int8)
     base = np.flatnonzero(~test_mask)
     n_val = int(round(val_fraction * len(base)))
     part[np.random.default_rng(seed).permutation(base)[:n_val]] = 1
     return _assemble(f"canonical_u{fold}", data, part)
+
+
+def check_fractions(train: float, val: float, test: float) -> None:
+    shares = np.array([train, val, test], dtype=float)
+    if np.any(shares < 0) or not np.isclose(shares.sum(), 1.0) or train <= 0 or test <= 0:
+        raise ConfigError(
+            f"split fractions must be >= 0, sum to 1, with train and test > 0; got {train}/{val}/{test}"
+        )
+
+
+def check_val_fraction(val_fraction: float) -> None:
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"split.val_fraction must be in [0, 1), got {val_fraction}")
+
+
+def check_split_settings(cfg, dataset: str) -> None:
+    """The explicit protocol's ``split`` config, checked before any data is read."""
+    kind = cfg.get("kind")
+    if kind == "ratio":
+        check_fractions(float(cfg["train"]), float(cfg["val"]), float(cfg["test"]))
+    elif kind == "canonical":
+        from ncae_exp.data.loader import check_canonical_fold
+
+        check_canonical_fold(dataset, cfg["fold"])
+        check_val_fraction(float(cfg["val_fraction"]))
+    elif kind == "leave_one_out":
+        raise ConfigError("split=leave_one_out is the implicit protocol's split: use protocol=implicit")
+    else:
+        raise ConfigError(f"unknown split kind {kind!r}; choose 'ratio' or 'canonical'")
 
 
 def make_split(data: Interactions, cfg, data_dir: Path, seed: int) -> ExplicitSplit:

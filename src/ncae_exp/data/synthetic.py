@@ -8,6 +8,8 @@ seed, fully vectorised, so an ML-10M-shaped matrix takes seconds instead of a do
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -64,6 +66,15 @@ def generate_synthetic(
         timestamps=stamps,
         rating_scale=RatingScale(low, high),
     )
+
+
+def check_settings(**settings) -> None:
+    """``generate_synthetic``'s arguments checked (defaults filled in), generating nothing."""
+    args = inspect.signature(generate_synthetic).bind(**settings)
+    args.apply_defaults()
+    a = args.arguments
+    _check(a["n_users"], a["n_items"], a["n_ratings"], a["rank"], a["exponent"], a["noise"])
+    _check_scale(a["rating_scale"], a["rating_step"])
 
 
 def _check(n_users, n_items, n_ratings, rank, exponent, noise) -> tuple[int, int, int, int]:

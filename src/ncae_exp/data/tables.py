@@ -27,7 +27,7 @@ from ncae_exp.errors import DataError
 
 log = logging.getLogger(__name__)
 
-_SEP_NAMES = {b"\t": "tab", b"::": "'::'", b",": "comma", b"|": "'|'"}
+_SEP_NAMES = {b"\t": "tab", b"::": "'::'", b",": "comma", b"|": "'|'", b";": "semicolon"}
 _NUMBER = re.compile(rb"-?(?:\d+\.?\d*|\.\d+)")
 _FAST_CHARS = np.zeros(256, dtype=bool)
 _FAST_CHARS[list(b"0123456789. \t\n")] = True  # spaces: Lastfm pads some fields
@@ -58,6 +58,8 @@ def find_member(zf: zipfile.ZipFile, path: str, label: str) -> str:
     names = zf.namelist()
     if path in names:
         return path
+    if not [n for n in names if not n.endswith("/")]:
+        raise DataError(f"{label}: the archive is empty (is it the GroupLens archive?)")
     base = PurePosixPath(path).name
     hits = sorted(n for n in names if PurePosixPath(n).name == base and not n.endswith("/"))
     if not hits:
@@ -170,7 +172,7 @@ def _slow_table(
         if len(fields) != ncols:
             raise DataError(
                 f"{where} line {lineno}: expected {ncols} {sep_name}-separated fields,"
-                f" got {len(fields)}"
+                f" got {len(fields)}{_other_separator(line, sep, ncols)}"
             )
         for j, field in enumerate(fields):
             if not _NUMBER.fullmatch(field):
@@ -185,6 +187,14 @@ def _slow_table(
         raise DataError(f"{where} line {first_line}: no data lines after the header")
     return (np.frombuffer(values, dtype=np.float64).reshape(-1, ncols),
             np.frombuffer(lines, dtype=np.int64))
+
+
+def _other_separator(line: bytes, sep: bytes, ncols: int) -> str:
+    """`` (the line is comma-separated)`` when another separator splits it right."""
+    for other, name in _SEP_NAMES.items():
+        if other != sep and len(line.split(other)) == ncols:
+            return f" (the line is {name}-separated)"
+    return ""
 
 
 def int_column(table: Table, col: int, what: str, *, positive: bool = False) -> np.ndarray:

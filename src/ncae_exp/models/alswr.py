@@ -120,5 +120,10 @@ class ALSWR(FactorModel):
         total += self.l2 * (n_i @ np.sum(p["item_factors"] ** 2, axis=1))
         return float(total) / max(len(self.targets), 1)
 
+    def train_rngs(self) -> dict[str, np.random.Generator]:
+        # Sweeps draw nothing (the generator only initialises); saved all the same, so a
+        # random draw added later is covered.
+        return {"init": self.rng}
+
     def describe(self) -> dict[str, float]:
         return {**super().describe(), "factors": self.factors}

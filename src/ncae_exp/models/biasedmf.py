@@ -136,5 +136,8 @@ class BiasedMF(FactorModel):
         total += self.l2_bias * (n_u @ p["user_bias"] ** 2 + n_i @ p["item_bias"] ** 2)
         return float(total) / max(len(self.ratings), 1)
 
+    def train_rngs(self) -> dict[str, np.random.Generator]:
+        return {"order": self.rng}  # the shuffle of each epoch
+
     def describe(self) -> dict[str, float]:
         return {**super().describe(), "factors": self.factors}

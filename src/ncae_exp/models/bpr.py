@@ -126,5 +126,8 @@ class BPR(FactorModel):
     def training_loss(self) -> float:
         return float(self._triples(self._users, self._items, self._loss_neg)[0].mean())
 
+    def train_rngs(self) -> dict[str, np.random.Generator]:
+        return {"train": self._rng}  # example order and negatives
+
     def describe(self) -> dict[str, float]:
         return {**super().describe(), "factors": self.factors, "n_pairs": int(len(self._users))}

@@ -30,6 +30,7 @@ from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
 from ncae_exp.models.common.factors import check_non_negative, check_positive
+from ncae_exp.models.common.train_state import optimizer_state, set_optimizer_state
 from ncae_exp.models.ncae.batches import BATCH_SPEC, SparseBatch, epoch_batches, make_batch, sparse_input
 from ncae_exp.models.ncae.layers import HiddenDense, SparseInputDense
 from ncae_exp.models.common.interactions import binarise
@@ -263,6 +264,20 @@ class MultVAE(Recommender):
     # -- state ---------------------------------------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
         return {key: np.array(v.numpy()) for key, v in self._check_prepared().named_variables().items()}
+
+    def train_rngs(self) -> dict[str, np.random.Generator]:
+        return {"train": self.rng}  # dropout masks, batch order, ε seeds
+
+    def get_train_state(self) -> dict[str, np.ndarray]:
+        return {**super().get_train_state(), **optimizer_state(self.optimizer),
+                "count/update_count": np.array(self.update_count, np.int64)}
+
+    def set_train_state(self, state: dict[str, np.ndarray]) -> None:
+        if "count/update_count" not in state:
+            raise ConfigError("the checkpoint lacks MultVAE's update count (β's annealing)")
+        set_optimizer_state(self.optimizer, state, "MultVAE")
+        super().set_train_state(state)
+        self.update_count = int(state["count/update_count"])
 
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         variables = self._check_prepared().named_variables()

@@ -261,3 +261,24 @@ class NCF(Recommender):
             raise ConfigError(f"saved state lacks {sorted(missing)}")
         for name in NAMES:
             self.vars[name].assign(np.asarray(state[name], dtype=np.float32))
+
+    def train_rngs(self) -> dict[str, np.random.Generator]:
+        return {"train": self._rng}  # negatives and example order
+
+    def get_train_state(self) -> dict[str, np.ndarray]:
+        """Adds the fused Adam's moments (``opt/m/<name>``, ``opt/v/<name>``) and step count."""
+        state = super().get_train_state()
+        for name, m, v in zip(NAMES, self._adam_m, self._adam_v):
+            state[f"opt/m/{name}"], state[f"opt/v/{name}"] = np.array(m.numpy()), np.array(v.numpy())
+        state["opt/t"] = np.array(self._adam_t.numpy())
+        return state
+
+    def set_train_state(self, state: dict[str, np.ndarray]) -> None:
+        missing = [k for k in [f"opt/{s}/{n}" for s in "mv" for n in NAMES] + ["opt/t"] if k not in state]
+        if missing:
+            raise ConfigError(f"the checkpoint lacks NCF's optimizer state {missing[:3]}")
+        super().set_train_state(state)
+        for name, m, v in zip(NAMES, self._adam_m, self._adam_v):
+            m.assign(np.asarray(state[f"opt/m/{name}"], dtype=np.float32))
+            v.assign(np.asarray(state[f"opt/v/{name}"], dtype=np.float32))
+        self._adam_t.assign(float(state["opt/t"]))

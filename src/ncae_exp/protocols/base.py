@@ -50,6 +50,10 @@ class Protocol(ABC):
     def check_dataset(self, name: str, implicit_only: bool) -> None:
         """Refuse a dataset this protocol cannot use, before it is loaded."""
 
+    def check_split(self, split_cfg: DictConfig, dataset: str) -> None:
+        """Refuse a ``split`` config this protocol cannot use (its kind, its values), before
+        any data is read."""
+
     @abstractmethod
     def split(self, data: Interactions, split_cfg: DictConfig, seed: int, data_dir: Path,
               merge_validation: bool = False) -> PreparedSplit:

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from ncae_exp.data.interactions import Interactions
-from ncae_exp.data.splits import ExplicitSplit, RatingPairs, make_split
+from ncae_exp.data.splits import ExplicitSplit, RatingPairs, check_split_settings, make_split
 from ncae_exp.evaluation.rating import RatingEvaluator
 from ncae_exp.models.base import Recommender
 from ncae_exp.errors import ConfigError
@@ -37,6 +37,9 @@ class ExplicitProtocol(Protocol):
     def check_dataset(self, name: str, implicit_only: bool) -> None:
         if implicit_only:
             raise interactions_not_ratings(name)
+
+    def check_split(self, split_cfg: DictConfig, dataset: str) -> None:
+        check_split_settings(split_cfg, dataset)
 
     def split(self, data: Interactions, split_cfg: DictConfig, seed: int, data_dir: Path,
               merge_validation: bool = False) -> PreparedSplit:

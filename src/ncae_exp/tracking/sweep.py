@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from ncae_exp.tracking.runs import process_tags, reopen_run
 
 PARENT_ENV = "NCAE_MLFLOW_PARENT_RUN_ID"
 PARENT_URI_ENV = "NCAE_MLFLOW_PARENT_TRACKING_URI"  # the store the parent run lives in
@@ -58,6 +61,11 @@ def find_parent(sweep_dir: str | Path | None = None) -> SweepParent | None:
         return SweepParent(run_id, os.environ.get(PARENT_URI_ENV) or None, keys)
     if sweep_dir is None:
         return None
+    return find_parent_file(sweep_dir)
+
+
+def find_parent_file(sweep_dir: str | Path) -> SweepParent | None:
+    """The parent run recorded in ``<sweep_dir>/mlflow_parent.json``, if any."""
     path = Path(str(sweep_dir)) / PARENT_FILE
     if not path.is_file():
         return None
@@ -139,8 +147,9 @@ def child_run_name(job_overrides: list[str], keys: list[str] | None = None) -> s
     return ",".join(chosen) or None
 
 
-def close_parent(status: str) -> None:
-    """End the sweep's parent run (e.g. FAILED when a job aborted the sweep)."""
+def close_parent(status: str, error: str | None = None) -> None:
+    """End the sweep's parent run (e.g. FAILED when a job aborted the sweep, tagged
+    ``ncae.error`` with ``error``)."""
     run_id = os.environ.pop(PARENT_ENV, None)
     uri = os.environ.pop(PARENT_URI_ENV, None)
     os.environ.pop(SWEPT_KEYS_ENV, None)
@@ -149,9 +158,27 @@ def close_parent(status: str) -> None:
     import mlflow
 
     try:
-        mlflow.MlflowClient(tracking_uri=uri).set_terminated(run_id, status=status)
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        if error:
+            client.set_tag(run_id, "ncae.error", error[:5000])
+        client.set_terminated(run_id, status=status)
     except Exception as err:  # noqa: BLE001 - closing is best effort on an error path
         log.warning("could not close the sweep's parent MLflow run %s: %s", run_id, err)
+
+
+def reusable_parent(client, sweep_dir: str, uri: str, overrides: str) -> str | None:
+    """The parent run recorded in ``sweep_dir`` when it is this sweep's (same store, same
+    command-line overrides), so a rerun resumes the sweep rather than starting another."""
+    try:
+        recorded = find_parent_file(sweep_dir)
+        if recorded is None or recorded.tracking_uri != uri:
+            return None
+        run = client.get_run(recorded.run_id)
+    except Exception:  # noqa: BLE001 - unreadable file or unknown run: a new sweep
+        return None
+    tags = run.data.tags
+    same = tags.get(SWEEP_TAG) == "true" and tags.get("ncae.sweep_overrides") == overrides
+    return recorded.run_id if same and run.info.lifecycle_stage == "active" else None
 
 
 def check_direction(sweeper: DictConfig, protocol: DictConfig) -> None:
@@ -192,10 +219,15 @@ class MlflowSweepCallback(Callback):
         import mlflow
         from mlflow.entities import Param
 
+        from ncae_exp.errors import TrackingError
         from ncae_exp.tracking.mlflow_tracker import check_store, resolve_tracking_uri
 
         uri = resolve_tracking_uri(str(config.mlflow.tracking_uri))
-        check_store(uri)
+        try:
+            check_store(uri)
+        except TrackingError as err:  # Hydra would only warn, then launch every job into the same wall
+            print(f"ncae-run: error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
         mlflow.set_tracking_uri(uri)
         os.environ["MLFLOW_TRACKING_URI"] = uri  # children in other processes use the same store
         experiment = mlflow.set_experiment(str(config.mlflow.experiment_name))
@@ -207,31 +239,41 @@ class MlflowSweepCallback(Callback):
         # A swept model or dataset is tagged with its values ("ncae_paper,pop,bpr"), not the base config's.
         model = swept_values("model", command_line, sweeper_params) or str(config.model.name)
         dataset = swept_values("dataset", command_line, sweeper_params) or str(config.dataset.name)
-        run = client.create_run(
-            experiment.experiment_id,
-            run_name=f"sweep {model} on {dataset} {Path(sweep_dir).name}",
-            tags={
-                SWEEP_TAG: "true",
-                "protocol": str(config.protocol.name),
-                "dataset": dataset,
-                "model": model,
-                "ncae.sweep_dir": sweep_dir,
-                "ncae.sweep_overrides": " ".join(command_line),
-            },
-        )
-        # what the sweep held fixed, on the parent: dataset=lastfm → param "dataset"
-        params = [Param(k, v) for k, v in fixed_overrides(command_line, swept).items()]
-        for start in range(0, len(params), 100):  # MLflow's batch limit
-            client.log_batch(run.info.run_id, params=params[start : start + 100])
-        os.environ[PARENT_ENV] = run.info.run_id
+        run_id = reusable_parent(client, sweep_dir, uri, " ".join(command_line))
+        if run_id:  # the same sweep command in the same sweep dir: resume it
+            reopen_run(client, run_id)
+            log.info("sweep parent MLflow run %s reopened: finished jobs are skipped, the others resumed", run_id)
+        else:
+            run_id = client.create_run(
+                experiment.experiment_id,
+                run_name=f"sweep {model} on {dataset} {Path(sweep_dir).name}",
+                tags={
+                    SWEEP_TAG: "true",
+                    "protocol": str(config.protocol.name),
+                    "dataset": dataset,
+                    "model": model,
+                    "ncae.sweep_dir": sweep_dir,
+                    "ncae.sweep_overrides": " ".join(command_line),
+                    **process_tags(),
+                },
+            ).info.run_id
+            # what the sweep held fixed, on the parent: dataset=lastfm → param "dataset"
+            params = [Param(k, v) for k, v in fixed_overrides(command_line, swept).items()]
+            for start in range(0, len(params), 100):  # MLflow's batch limit
+                client.log_batch(run_id, params=params[start : start + 100])
+        os.environ[PARENT_ENV] = run_id
         os.environ[PARENT_URI_ENV] = uri
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept)
-        path = write_parent_file(sweep_dir, SweepParent(run.info.run_id, uri, swept))
-        log.info("sweep parent MLflow run %s (recorded in %s)", run.info.run_id, path)
+        path = write_parent_file(sweep_dir, SweepParent(run_id, uri, swept))
+        log.info("sweep parent MLflow run %s (recorded in %s)", run_id, path)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from ncae_exp.tracking.sweep_failures import FAILED_TAG, failed_jobs, report_failures, summary
+
+        failures = failed_jobs(str(config.hydra.sweep.dir))  # jobs refused with a user error
         run_id = parent_run_id()
         if not run_id:
+            report_failures(failures)  # the last line, and exit status 2 when a job failed
             return
         import mlflow
 
@@ -267,7 +309,11 @@ class MlflowSweepCallback(Callback):
                     writer.writeheader()
                     writer.writerows(rows)
                 client.log_artifact(run_id, str(path))
-        close_parent("FINISHED")
+        if failures:
+            client.set_tag(run_id, FAILED_TAG, summary(failures))
+            client.log_metric(run_id, "n_failed_jobs", len(failures))
+        close_parent("FAILED" if failures else "FINISHED")
+        report_failures(failures)
 
 
 def best_child(client, parent_run_id: str, select: str, mode: str):

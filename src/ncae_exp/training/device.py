@@ -29,9 +29,11 @@ def _stderr_silenced():
         os.close(devnull)
 
 
-def configure_device(choice: str) -> str:
+def configure_device(choice: str, deterministic: bool = False) -> str:
     """Import TensorFlow and apply ``auto`` | ``cpu`` | ``gpu`` before any op runs;
-    returns the device used."""
+    returns the device used. ``deterministic`` (``trainer.deterministic``) turns on
+    TensorFlow's op determinism: the same seed gives the same numbers on a GPU too (CPU
+    runs are deterministic already), at some cost in speed."""
     if choice not in ("auto", "cpu", "gpu"):
         raise ConfigError(f"trainer.device must be auto, cpu or gpu, got {choice!r}")
     with _stderr_silenced():
@@ -54,5 +56,15 @@ def configure_device(choice: str) -> str:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:  # already initialised: keep whatever was set
                 pass
-    log.info("TensorFlow %s on %s (%d GPU visible)", tf.__version__, device, len(gpus))
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    log.info("TensorFlow %s on %s (%d GPU visible)%s", tf.__version__, device, len(gpus),
+             ", op determinism on" if deterministic else "")
     return device
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up lines hidden, for code that reaches a model's
+    class before :func:`configure_device` runs (the config's validation)."""
+    with _stderr_silenced():
+        import tensorflow  # noqa: F401

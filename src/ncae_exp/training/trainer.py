@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ncae_exp.errors import ConfigError, TrainingError
 from ncae_exp.models.base import Recommender
 from ncae_exp.tracking.base import Tracker
+from ncae_exp.training.checkpoint import Checkpoint, Progress
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Trainer:
         self.select = select
         self.mode = mode
         self.patience = None if patience is None else int(patience)
+        self.interrupted: FitResult | None = None  # the fit so far, after a KeyboardInterrupt
 
     @classmethod
     def fixed(cls, epochs: int) -> "Trainer":
@@ -77,62 +79,103 @@ class Trainer:
             return True
         return value < best if self.mode == "min" else value > best
 
-    def fit(self, model: Recommender, evaluate: Callable[[Recommender], dict[str, float]], tracker: Tracker) -> FitResult:
+    def fit(self, model: Recommender, evaluate: Callable[[Recommender], dict[str, float]], tracker: Tracker,
+            checkpoint: Checkpoint | None = None, on_epoch: Callable[[FitResult], None] | None = None) -> FitResult:
         """``evaluate(model)`` returns the per-epoch metrics (e.g. ``val_rmse``, ``train_rmse``);
-        every series goes to ``tracker`` (step = epoch)."""
+        every series goes to ``tracker`` (step = epoch).
+
+        ``checkpoint``: written after the epoch-0 evaluation and after every epoch. When it
+        already holds this fit (a resumed run), the fit goes on from its last epoch: no
+        pre-training, and the epochs it has are not logged again. ``on_epoch(fit so far)``
+        runs after each checkpoint (the pipeline writes results.json there). On Ctrl-C or
+        SIGTERM (a KeyboardInterrupt) the best epoch's parameters are put back into the model
+        and ``self.interrupted`` holds the fit so far before the interrupt goes on."""
         t_fit = time.perf_counter()
-        history: list[dict[str, float]] = []
+        self.interrupted = None
         n_epochs = self.epochs if model.iterative else 1
+        if not model.iterative:
+            checkpoint = None  # one closed-form step: nothing to resume part-way (EASE's B can be GBs)
+        loaded = checkpoint.load() if checkpoint is not None and checkpoint.exists() else None
+        best_state = None
+        if loaded is None:
+            progress = Progress(n_epochs=n_epochs)
+        else:
+            progress, train_state, best_state = loaded
+            if progress.n_epochs != n_epochs:
+                raise ConfigError(f"the checkpoint in {checkpoint.folder} is of a {progress.n_epochs}-epoch fit, "
+                                  f"this one has {n_epochs}: use the run's settings or another output folder")
+            model.set_train_state(train_state)
+            best_state = model.get_state() if best_state is None else best_state
+            log.info("resuming from the checkpoint after epoch %d/%d (best epoch %d)", progress.epoch, n_epochs,
+                     progress.best_epoch)
+        earlier = progress.fit_seconds
+
+        def result() -> FitResult:
+            extras = dict(progress.extras)
+            if checkpoint is not None and progress.history:
+                extras["checkpoint_seconds"] = progress.checkpoint_seconds / (progress.epoch + 1)
+            selecting = bool(progress.history) and self.select in progress.history[0]
+            return FitResult(
+                best_epoch=progress.best_epoch,
+                best_value=progress.best_value if selecting else None,
+                epochs_run=progress.epoch,
+                epoch_seconds=sum(progress.epoch_times) / max(len(progress.epoch_times), 1),
+                fit_seconds=earlier + time.perf_counter() - t_fit,
+                history=list(progress.history),
+                extras=extras,
+            )
 
         def record(step: int, metrics: dict[str, float]) -> None:
             tracker.log_metrics(metrics, step=step)
-            history.append({"step": step, **metrics})
+            progress.history.append({"step": step, **metrics})
 
-        extras = model.before_fit(tracker.log_metrics)  # pre-training, if any
-        step0 = {"train_loss": model.training_loss(), **evaluate(model)}
-        record(0, step0)
-        log.info("epoch 0/%d %s", n_epochs, _fmt(step0))
-        best_epoch, best_value = 0, step0.get(self.select)
-        best_state = model.get_state()
-        epoch_times: list[float] = []
-        since_best = 0
-        epoch = 0
-        for epoch in range(1, n_epochs + 1):
-            t0 = time.perf_counter()
-            loss = model.train_epoch()
-            epoch_times.append(time.perf_counter() - t0)
-            if not math.isfinite(loss):
-                raise TrainingError(f"training loss became {loss} at epoch {epoch}; lower model.learning_rate")
-            metrics = {"train_loss": loss, **evaluate(model)}
-            record(epoch, metrics)
-            value = metrics.get(self.select)
-            improved = self._better(value, best_value) if self.select in metrics else True
-            if improved:
-                best_epoch, best_value, since_best = epoch, value, 0
+        def save() -> None:
+            progress.fit_seconds = earlier + time.perf_counter() - t_fit
+            if checkpoint is not None:
+                progress.checkpoint_seconds += checkpoint.save(model, progress, best_state)
+            if on_epoch is not None:
+                on_epoch(result())
+
+        try:
+            if loaded is None:
+                progress.extras = dict(model.before_fit(tracker.log_metrics))  # pre-training, if any
+                step0 = {"train_loss": model.training_loss(), **evaluate(model)}
+                record(0, step0)
+                progress.best_value = step0.get(self.select)
                 best_state = model.get_state()
-            else:
-                since_best += 1
-            log.info(
-                "epoch %d/%d %s (%.2fs)%s",
-                epoch,
-                n_epochs,
-                _fmt(metrics),
-                epoch_times[-1],
-                " *" if improved else "",
-            )
-            if self.patience is not None and since_best >= self.patience:
-                log.info("no %s improvement for %d epochs: stopping early", self.select, self.patience)
-                break
+                save()
+                log.info("epoch 0/%d %s", n_epochs, _fmt(step0))
+            while not progress.finished and progress.epoch < n_epochs:
+                epoch = progress.epoch + 1
+                t0 = time.perf_counter()
+                loss = model.train_epoch()
+                seconds = time.perf_counter() - t0
+                if not math.isfinite(loss):
+                    raise TrainingError(f"training loss became {loss} at epoch {epoch}; lower model.learning_rate")
+                metrics = {"train_loss": loss, **evaluate(model)}
+                record(epoch, metrics)
+                value = metrics.get(self.select)
+                improved = self._better(value, progress.best_value) if self.select in metrics else True
+                if improved:
+                    progress.best_epoch, progress.best_value, progress.since_best = epoch, value, 0
+                    best_state = model.get_state()
+                else:
+                    progress.since_best += 1
+                stop = self.patience is not None and progress.since_best >= self.patience
+                progress.epoch = epoch
+                progress.epoch_times.append(seconds)
+                progress.finished = stop or epoch == n_epochs
+                save()
+                log.info("epoch %d/%d %s (%.2fs)%s", epoch, n_epochs, _fmt(metrics), seconds, " *" if improved else "")
+                if stop:
+                    log.info("no %s improvement for %d epochs: stopping early", self.select, self.patience)
+        except KeyboardInterrupt:
+            if best_state is not None:
+                model.set_state(best_state)
+                self.interrupted = result()
+            raise
         model.set_state(best_state)
-        return FitResult(
-            best_epoch=best_epoch,
-            best_value=best_value if self.select in step0 else None,
-            epochs_run=epoch,
-            epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
-            fit_seconds=time.perf_counter() - t_fit,
-            history=history,
-            extras=dict(extras),
-        )
+        return result()
 
 
 def _fmt(metrics: dict[str, float]) -> str:

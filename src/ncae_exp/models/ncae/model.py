@@ -18,6 +18,7 @@ import tensorflow as tf
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
+from ncae_exp.models.common.train_state import optimizer_state, set_optimizer_state
 from ncae_exp.models.ncae.batches import (
     BATCH_SPEC,
     SparseBatch,
@@ -237,3 +238,13 @@ class NCAE(Recommender):
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         for v in self.network.trainable_variables:
             v.assign(state[v.path])
+
+    def train_rngs(self) -> dict[str, np.random.Generator]:
+        return {"batches": self.rng}  # dropout masks and batch order (pre-training's too)
+
+    def get_train_state(self) -> dict[str, np.ndarray]:
+        return {**super().get_train_state(), **optimizer_state(self.optimizer)}
+
+    def set_train_state(self, state: dict[str, np.ndarray]) -> None:
+        set_optimizer_state(self.optimizer, state, type(self).__name__)
+        super().set_train_state(state)

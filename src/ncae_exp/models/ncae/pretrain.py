@@ -58,6 +58,8 @@ class PretrainSchedule:
     epochs_per_stage: int = 10
 
     def __post_init__(self) -> None:
+        if isinstance(self.epochs_per_stage, bool) or int(self.epochs_per_stage) < 1:
+            raise ConfigError(f"pretrain.epochs_per_stage must be >= 1, got {self.epochs_per_stage}")
         if self.first is None:
             if self.middle is not None or self.top is not None:
                 raise ConfigError(f"pretrain={self.name}: pretrain.first is null, so middle and top must be null too")
@@ -67,8 +69,6 @@ class PretrainSchedule:
                 raise ConfigError(f"pretrain.{key} must be one of {_KINDS}, got {value!r}")
         if self.top not in (None, "supervised"):
             raise ConfigError(f"pretrain.top must be 'supervised' or null, got {self.top!r}")
-        if isinstance(self.epochs_per_stage, bool) or int(self.epochs_per_stage) < 1:
-            raise ConfigError(f"pretrain.epochs_per_stage must be >= 1, got {self.epochs_per_stage}")
 
     @property
     def enabled(self) -> bool:
