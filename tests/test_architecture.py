@@ -3,9 +3,12 @@
 Read from the source with ``ast`` (function-level imports count too: a lazy import is still a
 dependency). The layers, bottom to top:
 
-    errors, config_utils → data → models → evaluation, training, tracking → protocols
+    errors, config_utils, atomic → data → models → evaluation, training, tracking → protocols
     → config (the schema and the checks before any work) → pipeline → cli;   serving, reports,
     bench and after_sweep (the sweep's end) sit on top and nothing below imports them.
+
+The bottom three (errors, config_utils, and atomic, which writes files atomically) may be
+imported by every layer and import no layer themselves.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ def test_the_import_graph_has_no_circle():
             visit(module)
 
 
-# What each layer may import (besides itself, errors and config_utils).
+# What each layer may import (besides itself and the bottom modules: errors, config_utils and
+# atomic, the atomic file writes).
 ALLOWED = {
     "data": set(),
     "models": {"data"},
@@ -92,11 +96,18 @@ ALLOWED = {
     "cli": {"config", "pipeline", "tracking"},
 }
 TOP = {"serving", "reports", "bench", "after_sweep"}
+BOTTOM = {"errors", "config_utils", "atomic"}  # every layer may import them; they import no layer
+
+
+def test_the_bottom_modules_import_no_layer():
+    for module, targets in GRAPH.items():
+        if _layer(module) in BOTTOM:
+            assert {_layer(t) for t in targets} <= BOTTOM, f"{module} imports {targets}"
 
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
 def test_imports_point_down_the_pipeline(layer):
-    base = {"errors", "config_utils", "ncae_exp", layer}
+    base = {*BOTTOM, "ncae_exp", layer}
     for module, targets in GRAPH.items():
         if _layer(module) != layer:
             continue

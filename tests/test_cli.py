@@ -1,33 +1,21 @@
 """``ncae-run`` as a user runs it: the installed console script, in a scratch directory."""
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
 
-NCAE_RUN = str(Path(sys.executable).parent / "ncae-run")
-SMALL = [
-    "dataset=synthetic",
-    "dataset.n_users=120",
-    "dataset.n_items=90",
-    "dataset.n_ratings=3000",
-    "model.hidden=[16]",
-    "trainer.epochs=3",
-]
+from conftest import BIN, NCAE_RUN, child_env, synthetic
+
+SMALL = [*synthetic(), "model.hidden=[16]", "trainer.epochs=3"]  # SMALL[:4]: the data alone
 
 
 def run_cli(tmp_path, *overrides, env_extra=None, timeout=300):
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
-    env["NCAE_DATA_DIR"] = str(tmp_path / "data")
-    env.update(env_extra or {})
     return subprocess.run(
         [NCAE_RUN, *overrides, f"hydra.run.dir={tmp_path / 'out'}"],
         cwd=tmp_path,
-        env=env,
+        env=child_env(tmp_path, env_extra),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -204,9 +192,8 @@ def test_recommend_from_a_logged_model(tmp_path):
     assert {"model/weights.npz", "model/config.yaml"} <= {
         a.path for a in client.list_artifacts(run.info.run_id, "model")
     }
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["NCAE_DATA_DIR"] = str(tmp_path / "data")
-    rec = str(Path(sys.executable).parent / "ncae-recommend")
+    env = child_env(tmp_path)
+    rec = str(BIN / "ncae-recommend")
     proc = subprocess.run([rec, f"run_id={run.info.run_id}", "user=3", "k=7"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -236,7 +223,7 @@ def test_help_describes_this_tool(tmp_path):
 
 
 def test_recommend_help(tmp_path):
-    rec = str(Path(sys.executable).parent / "ncae-recommend")
+    rec = str(BIN / "ncae-recommend")
     proc = subprocess.run([rec, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("usage: ncae-recommend run_id=")
 

@@ -28,26 +28,17 @@ What is overridden, and why:
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import mlflow
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import NCAE_RUN, ROOT, child_env, synthetic
+
 EXPERIMENTS = ROOT / "src" / "ncae_exp" / "conf" / "experiment"
-NCAE_RUN = str(Path(sys.executable).parent / "ncae-run")
-TINY = [
-    "dataset=synthetic",
-    "dataset.n_users=60",
-    "dataset.n_items=40",
-    "dataset.n_ratings=600",
-    "trainer.epochs=1",
-]
+TINY = [*synthetic(60, 40, 600), "trainer.epochs=1"]
 REPEATS = 2
 # per experiment, what makes it tiny beyond TINY (see the module docstring)
 EXTRA = {
@@ -97,11 +88,9 @@ def expected_child_names(name: str, command_line: list[str]) -> list[str]:
 def test_experiment_runs_end_to_end_on_tiny_data(tmp_path, name):
     retrain = bool(experiment(name).get("retrain", False)) and "retrain=false" not in EXTRA[name]
     command_line = [f"+experiment={name}", *TINY, *EXTRA[name], *([f"repeats={REPEATS}"] if retrain else [])]
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
-    env["NCAE_DATA_DIR"] = str(tmp_path / "data")
     proc = subprocess.run(
         [NCAE_RUN, *command_line, f"hydra.run.dir={tmp_path / 'out'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        cwd=tmp_path, env=child_env(tmp_path), capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert not (tmp_path / "data" / "raw").exists(), "nothing may be downloaded"

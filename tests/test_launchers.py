@@ -5,15 +5,9 @@ Real processes throughout: ``ncae-run`` as a user runs it, a real ``mlflow serve
 """
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
-from pathlib import Path
 
 import mlflow
 import pytest
@@ -31,25 +25,14 @@ from ncae_exp.tracking.sweep import (
     write_parent_file,
 )
 
-BIN = Path(sys.executable).parent
-NCAE_RUN = str(BIN / "ncae-run")
-TINY = [
-    "dataset=synthetic",
-    "dataset.n_users=120",
-    "dataset.n_items=90",
-    "dataset.n_ratings=3000",
-    "model.hidden=[16]",
-    "trainer.epochs=1",
-]
-SWEEP_ENV = (PARENT_ENV, PARENT_URI_ENV, SWEPT_KEYS_ENV, "MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")
+from conftest import NCAE_RUN, NOT_INHERITED, child_env, synthetic
+
+TINY = [*synthetic(), "model.hidden=[16]", "trainer.epochs=1"]
 
 
 def ncae_run(tmp_path, *args, env_extra=None, timeout=600):
-    env = {k: v for k, v in os.environ.items() if k not in SWEEP_ENV}
-    env["NCAE_DATA_DIR"] = str(tmp_path / "data")
-    env.update(env_extra or {})
-    return subprocess.run([NCAE_RUN, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([NCAE_RUN, *args], cwd=tmp_path, env=child_env(tmp_path, env_extra), capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def sweep_runs(uri):
@@ -66,51 +49,16 @@ def sweep_runs(uri):
 @pytest.fixture
 def clean_env(monkeypatch):
     """No sweep parent in this process's environment (restored afterwards)."""
-    for key in SWEEP_ENV:
+    for key in NOT_INHERITED:
         monkeypatch.setenv(key, "")  # records the original value, so it is restored
         monkeypatch.delenv(key)
 
 
 @pytest.fixture
-def mlflow_server(tmp_path):
-    """A real tracking server on 127.0.0.1: SQLite backend and proxied artifacts in tmp_path."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (tmp_path / "server.log").open("w")
-    cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-           "--artifacts-destination", str(tmp_path / "server-artifacts")]
-    env = {k: v for k, v in os.environ.items() if k not in SWEEP_ENV}
-    # its own process group: the server starts uvicorn and a job runner, stopped with it
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("mlflow server did not come up:\n" + (tmp_path / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield uri
-    finally:
-        # a short grace period: the store is thrown away with tmp_path anyway
-        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        log.close()
+def mlflow_server(start_mlflow_server):
+    """The URI of a real tracking server on 127.0.0.1 (SQLite store and proxied artifacts in
+    tmp_path: tests/conftest.py)."""
+    return start_mlflow_server().uri
 
 
 # --- how a job finds its parent ---------------------------------------------------------
@@ -167,8 +115,7 @@ def test_the_sweep_callback_records_the_parent_and_its_fixed_overrides(tmp_path)
         os.environ["NCAE_MLFLOW_PARENT_RUN_ID"] = env
         close_parent("FINISHED")
     """)
-    env = {k: v for k, v in os.environ.items() if k not in SWEEP_ENV}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=child_env(), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -15,18 +15,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import mlflow
 import pytest
-import requests
 
-BIN = Path(sys.executable).parent
+from conftest import NCAE_RUN, child_env, synthetic
+
 CHROMIUM = os.environ.get("NCAE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 # the flags this closed network needs (without the background-networking ones Chromium's own
 # connections are refused); a fresh --user-data-dir is given by launch_persistent_context
@@ -43,10 +39,7 @@ CHROMIUM_ARGS = [
 EXPERIMENT = "ui-test-sweep"
 SWEEP = [
     "protocol=explicit",
-    "dataset=synthetic",
-    "dataset.n_users=60",
-    "dataset.n_items=40",
-    "dataset.n_ratings=600",
+    *synthetic(60, 40, 600),
     "model.hidden=[8]",
     "trainer.epochs=1",
     "model.l2=0.01,0.02",
@@ -73,74 +66,15 @@ def browser_ok():
     return CHROMIUM
 
 
-def _clean_env(tmp_path: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
-    env["NCAE_DATA_DIR"] = str(tmp_path / "data")
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """``start(store_uri)`` -> the server's base URL; the server (and the uvicorn and job
-    runner processes it starts, in its own process group) is stopped at teardown."""
-    procs = []
-
-    def start(store_uri: str) -> str:
-        port = _free_port()
-        log = (tmp_path / "mlflow-server.log").open("w")
-        proc = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", store_uri,
-             "--default-artifact-root", str(tmp_path / "mlartifacts"),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            cwd=tmp_path, env=_clean_env(tmp_path), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        procs.append((proc, log))
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"mlflow server exited ({proc.returncode}):\n"
-                                     + (tmp_path / "mlflow-server.log").read_text()[-3000:])
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    return base
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("mlflow server did not answer /health in 90 s:\n"
-                             + (tmp_path / "mlflow-server.log").read_text()[-3000:])
-
-    yield start
-    for proc, log in procs:
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        log.close()
-
-
 @pytest.mark.slow
-def test_ui_shows_the_sweep_parent_its_children_and_a_childs_metric(tmp_path, browser_ok, mlflow_server):
+def test_ui_shows_the_sweep_parent_its_children_and_a_childs_metric(tmp_path, browser_ok, start_mlflow_server):
     from playwright.sync_api import expect, sync_playwright
 
     # a real two-job sweep into a scratch store
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = subprocess.run(
-        [str(BIN / "ncae-run"), "-m", *SWEEP, f"hydra.sweep.dir={tmp_path / 'ui-sweep'}"],
-        cwd=tmp_path, env=_clean_env(tmp_path), capture_output=True, text=True, timeout=300,
+        [NCAE_RUN, "-m", *SWEEP, f"hydra.sweep.dir={tmp_path / 'ui-sweep'}"],
+        cwd=tmp_path, env=child_env(tmp_path), capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = mlflow.MlflowClient(store)
@@ -152,7 +86,7 @@ def test_ui_shows_the_sweep_parent_its_children_and_a_childs_metric(tmp_path, br
     child = children[0]
     value = child.data.metrics["test_rmse"]
 
-    base = mlflow_server(store)
+    base = start_mlflow_server(store).uri  # serves the sweep's store
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with sync_playwright() as pw:

@@ -8,9 +8,7 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -18,23 +16,15 @@ import pytest
 
 from ncae_exp.models.io import load_state
 
-BIN = Path(sys.executable).parent
-NCAE_RUN, NCAE_RUNS = str(BIN / "ncae-run"), str(BIN / "ncae-runs")
+from conftest import BIN, NCAE_RUN, child_env, synthetic
+
+NCAE_RUNS = str(BIN / "ncae-runs")
 # Small enough for seconds, big enough that 16 epochs outlast the time a signal takes.
-RUN = ["dataset=synthetic", "dataset.n_users=300", "dataset.n_items=200", "dataset.n_ratings=20000",
-       "model.hidden=[32]", "trainer.epochs=16"]
-_DROP = ("NCAE_MLFLOW_PARENT_RUN_ID", "NCAE_MLFLOW_PARENT_TRACKING_URI", "NCAE_SWEPT_KEYS", "MLFLOW_TRACKING_URI",
-         "HYDRA_FULL_ERROR")
-
-
-def _env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in _DROP}
-    env["NCAE_DATA_DIR"] = str(tmp_path / "data")
-    return env
+RUN = [*synthetic(300, 200, 20000), "model.hidden=[32]", "trainer.epochs=16"]
 
 
 def start(tmp_path, *args):
-    return subprocess.Popen([NCAE_RUN, *args], cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
+    return subprocess.Popen([NCAE_RUN, *args], cwd=tmp_path, env=child_env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
 
@@ -53,7 +43,7 @@ def signal_after(proc, marker: str, sig: int, count: int = 1, timeout: float = 3
 
 
 def ncae_run(tmp_path, *args, timeout=300):
-    return subprocess.run([NCAE_RUN, *args], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+    return subprocess.run([NCAE_RUN, *args], cwd=tmp_path, env=child_env(tmp_path), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -83,7 +73,7 @@ def test_a_run_killed_after_its_4th_epoch_resumes_in_the_same_mlflow_run(tmp_pat
     assert 4 <= epoch < 16 and results(out)["status"] == "running"
 
     # the stale run is recognised: its process is gone
-    stale = subprocess.run([NCAE_RUNS, "stale", "--tracking-uri", uri], cwd=tmp_path, env=_env(tmp_path),
+    stale = subprocess.run([NCAE_RUNS, "stale", "--tracking-uri", uri], cwd=tmp_path, env=child_env(tmp_path),
                            capture_output=True, text=True, timeout=120)
     assert stale.returncode == 0, stale.stderr
     assert run.info.run_id in stale.stdout and "is gone" in stale.stdout
@@ -191,7 +181,7 @@ def test_stale_running_runs_are_listed_and_marked_killed(tmp_path):
 
     def stale(*args):
         proc = subprocess.run([NCAE_RUNS, "stale", "--tracking-uri", uri, *args], cwd=tmp_path,
-                              env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+                              env=child_env(tmp_path), capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -205,44 +195,17 @@ def test_stale_running_runs_are_listed_and_marked_killed(tmp_path):
     assert "process" in client.get_run(dead).data.tags["ncae.marked_killed"]
 
 
-def _mlflow_server(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-           "--artifacts-destination", str(tmp_path / "server-artifacts")]
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(cmd, cwd=tmp_path, env=_env(tmp_path), stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
-                return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                os.killpg(server.pid, signal.SIGKILL)
-                pytest.fail("mlflow server did not come up:\n" + (tmp_path / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-
-
 @pytest.mark.slow
-def test_a_dead_tracking_server_costs_no_result(tmp_path):
-    server, uri = _mlflow_server(tmp_path)
+def test_a_dead_tracking_server_costs_no_result(tmp_path, start_mlflow_server):
+    server = start_mlflow_server()
     out = tmp_path / "out"
-    try:
-        proc = start(tmp_path, *RUN, f"mlflow.tracking_uri={uri}", f"hydra.run.dir={out}")
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if "epoch 2/16" in line:
-                os.killpg(server.pid, signal.SIGKILL)  # the whole server, as a crashed host would
-                server.wait(timeout=30)
-        assert proc.wait(timeout=300) == 0, "".join(lines)[-3000:]
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
+    proc = start(tmp_path, *RUN, f"mlflow.tracking_uri={server.uri}", f"hydra.run.dir={out}")
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "epoch 2/16" in line:
+            server.kill()  # the whole server, as a crashed host would
+    assert proc.wait(timeout=300) == 0, "".join(lines)[-3000:]
     text = "".join(lines)
     warnings = [line for line in text.splitlines() if "WARNING" in line]
     assert len(warnings) == 1 and "stopped answering (connection refused)" in warnings[0], warnings
@@ -250,7 +213,7 @@ def test_a_dead_tracking_server_costs_no_result(tmp_path):
     assert record["status"] == "finished" and len(record["history"]) == 17 and "test_rmse" in record["final"]
     assert (out / "model" / "weights.npz").is_file()
     # what reached the store: the run, still RUNNING, its first epochs
-    store = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'server.db'}")
+    store = mlflow.MlflowClient(server.store)
     (run,) = store.search_runs([e.experiment_id for e in store.search_experiments()])
     assert run.info.run_id == record["mlflow_run_id"] and run.info.status == "RUNNING"
     assert {m.step for m in store.get_metric_history(run.info.run_id, "val_rmse")} <= set(range(4))

@@ -63,33 +63,41 @@ def test_implicit_merge_puts_the_validation_item_in_the_input(tmp_path):
     assert merged.evaluate(object()) == {}
 
 
+class EpochModel:
+    """A model whose state is the number of its epochs: what the trainer runs, keeps and
+    restores. ``calls`` counts every ``train_epoch``, restores notwithstanding."""
+
+    iterative = True
+
+    def __init__(self):
+        self.epoch = self.calls = 0
+
+    def before_fit(self, log):
+        return {}
+
+    def training_loss(self):
+        return 1.0
+
+    def train_epoch(self):
+        self.epoch += 1
+        self.calls += 1
+        return 1.0
+
+    def get_state(self):
+        return self.epoch
+
+    def set_state(self, state):
+        self.epoch = state
+
+
 def test_fixed_trainer_runs_exactly_the_selected_epochs():
-    class Counting:
-        iterative = True
-        calls = 0
-
-        def before_fit(self, log):
-            return {}
-
-        def training_loss(self):
-            return 1.0
-
-        def train_epoch(self):
-            Counting.calls += 1
-            return 1.0
-
-        def get_state(self):
-            return Counting.calls
-
-        def set_state(self, state):
-            pass
-
     from ncae_exp.tracking.base import MemoryTracker
 
-    fit = Trainer.fixed(7).fit(Counting(), lambda m: {}, MemoryTracker())
-    assert Counting.calls == 7 and fit.epochs_run == 7
-    Counting.calls = 0
-    assert Trainer.fixed(0).fit(Counting(), lambda m: {}, MemoryTracker()).epochs_run == 0 and Counting.calls == 0
+    model = EpochModel()
+    fit = Trainer.fixed(7).fit(model, lambda m: {}, MemoryTracker())
+    assert model.calls == 7 and fit.epochs_run == 7
+    model = EpochModel()
+    assert Trainer.fixed(0).fit(model, lambda m: {}, MemoryTracker()).epochs_run == 0 and model.calls == 0
     with pytest.raises(ConfigError):
         Trainer.fixed(-1)
 
@@ -225,26 +233,7 @@ def test_no_selection_path_reads_a_test_metric(tmp_path):
     val = {0: 1.2, 1: 1.0, 2: 0.9, 3: 0.95}
     test = {0: 1.2, 1: 1.1, 2: 1.0, 3: 0.8}
 
-    class Scripted:
-        iterative, epoch = True, 0
-
-        def before_fit(self, log):
-            return {}
-
-        def training_loss(self):
-            return 1.0
-
-        def train_epoch(self):
-            self.epoch += 1
-            return 1.0
-
-        def get_state(self):
-            return self.epoch
-
-        def set_state(self, state):
-            self.epoch = state
-
-    model = Scripted()
+    model = EpochModel()
     fit = Trainer(epochs=3, select="val_rmse", mode="min").fit(
         model, lambda m: {"val_rmse": val[m.epoch], "test_rmse": test[m.epoch]}, MemoryTracker())
     assert fit.best_epoch == 2 and model.epoch == 2

@@ -1,9 +1,7 @@
 """Every mistake in the config is caught before any work: ``ncae-run`` as a user runs it (a
 real process), one line, a non-zero exit, no traceback, no MLflow run, no data touched."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -13,16 +11,14 @@ from hydra import compose, initialize_config_module
 from ncae_exp.config import validate_config
 from ncae_exp.errors import ConfigError
 
-NCAE_RUN = str(Path(sys.executable).parent / "ncae-run")
-SMALL = ["dataset=synthetic", "dataset.n_users=120", "dataset.n_items=90", "dataset.n_ratings=3000",
-         "model.hidden=[16]", "trainer.epochs=1"]
+from conftest import NCAE_RUN, child_env, synthetic
+
+SMALL = [*synthetic(), "model.hidden=[16]", "trainer.epochs=1"]
 
 
 def run_cli(tmp_path, *overrides, timeout=300):
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
-    env["NCAE_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run([NCAE_RUN, *overrides], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([NCAE_RUN, *overrides], cwd=tmp_path, env=child_env(tmp_path), capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def snapshot(folder: Path) -> list:

@@ -8,19 +8,19 @@ Only the model's public API is used: ``train_epoch()``, ``epoch_batches()`` and
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import os
 import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from ncae_exp.atomic import write_json_atomically
 
 _START = time.perf_counter()
 
@@ -66,24 +66,10 @@ def rounded(obj, digits: int = 4):
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write ``obj`` as JSON to a temporary file beside ``path``, then rename it over ``path``:
-    readers see the old file or the new one, never a half-written one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            os.fchmod(fh.fileno(), 0o666 & ~umask)  # mkstemp's 0600 would make the result private
-            json.dump(obj, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``obj`` as strict JSON (no NaN) at ``path``, atomically and synced to disk: readers see
+    the old file or the new one, never a half-written one. Readable as ``open()`` would make
+    it (the umask), not private."""
+    write_json_atomically(path, obj, private=False, allow_nan=False, fsync=True)
 
 
 # -- where and on what it runs --------------------------------------------------------------

@@ -12,14 +12,13 @@ is only a warning.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from ncae_exp.atomic import replace_atomically
 from ncae_exp.data.interactions import Interactions, RatingScale
 
 log = logging.getLogger(__name__)
@@ -64,22 +63,12 @@ def save(path: Path, inter: Interactions, key: str) -> None:
         name_blob=np.frombuffer(b"".join(encoded), dtype=np.uint8),
         name_offsets=offsets,
     )
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.part", dir=path.parent)
-        with os.fdopen(fd, "wb") as out:
+    try:  # owner-only (mkstemp's mode), as it always was
+        with replace_atomically(path, "wb", private=True, suffix=".part") as out:
             np.savez(out, **arrays)
-        os.replace(tmp, path)
     except OSError as err:  # a full disk or a read-only folder: the data is parsed, go on
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         log.warning("could not write the cache %s (%s); continuing without it", path, _one_line(err))
         return
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
     log.info("cached parsed %s at %s", inter.name, path)
 
 

@@ -9,9 +9,7 @@ never looks like an archive. Errors read ``cannot download <file> from <url> (<r
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from ncae_exp.atomic import replace_atomically
 from ncae_exp.errors import DataError, connection_reason
 
 log = logging.getLogger(__name__)
@@ -28,29 +27,27 @@ def download(url: str, dest: Path, *, timeout: float = 30, chunk: int = 1 << 20)
     """Download ``url`` to ``dest`` (a zip archive); raise :class:`DataError` on any failure."""
     dest = Path(dest)
     made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # to remove on failure
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
 
     def fail(what: str) -> DataError:
         return DataError(f"cannot download {dest.name} from {url} ({what})")
 
     try:
-        with os.fdopen(fd, "wb") as out:
+        # owner-only (mkstemp's mode), as it always was; read back ("w+b") for the checks,
+        # which all pass before the archive appears at ``dest``
+        with replace_atomically(dest, "w+b", private=True, suffix=".part") as out:
             received, expected = _stream(url, out, timeout, chunk, dest.name, fail)
-        if expected is not None and received != expected:
-            raise fail(f"received {received} of {expected} bytes")
-        sizes = f"received {received}" + (f" of {expected}" if expected else "") + " bytes"
-        try:
-            with zipfile.ZipFile(tmp) as zf:
-                bad = zf.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
-            raise fail(f"archive is truncated or corrupt ({sizes})") from err
-        if bad is not None:
-            raise fail(f"archive is corrupt (member {bad} fails its CRC check; {sizes})")
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+            if expected is not None and received != expected:
+                raise fail(f"received {received} of {expected} bytes")
+            sizes = f"received {received}" + (f" of {expected}" if expected else "") + " bytes"
+            out.flush()
+            try:
+                with zipfile.ZipFile(out) as zf:
+                    bad = zf.testzip()
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
+                raise fail(f"archive is truncated or corrupt ({sizes})") from err
+            if bad is not None:
+                raise fail(f"archive is corrupt (member {bad} fails its CRC check; {sizes})")
+    except BaseException:  # the temp file is gone already; now the folders made for it
         for folder in made:  # innermost first; only folders still empty
             try:
                 folder.rmdir()

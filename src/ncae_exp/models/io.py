@@ -8,13 +8,12 @@ about MLflow or data.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from ncae_exp.atomic import replace_atomically
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
 
@@ -25,16 +24,9 @@ CONFIG = "config.yaml"
 def save_state(state: dict[str, np.ndarray], path: Path) -> Path:
     """Write ``state`` to ``path`` (npz) atomically: a reader never sees half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            # npz keys cannot hold "/": keep the variable paths in a parallel array
-            np.savez(fh, names=np.array(list(state)), **{f"v{i}": v for i, v in enumerate(state.values())})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replace_atomically(path, "wb", private=True) as fh:  # owner-only, as it always was
+        # npz keys cannot hold "/": keep the variable paths in a parallel array
+        np.savez(fh, names=np.array(list(state)), **{f"v{i}": v for i, v in enumerate(state.values())})
     return path
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from ncae_exp.atomic import write_json_atomically
 from ncae_exp.tracking.runs import process_tags, reopen_run
 
 PARENT_ENV = "NCAE_MLFLOW_PARENT_RUN_ID"
@@ -83,19 +84,7 @@ def write_parent_file(sweep_dir: str | Path, parent: SweepParent) -> Path:
     """``<sweep_dir>/mlflow_parent.json``, written atomically (temp file + ``os.replace``) so
     a job never reads half of it. Readable by the owner only: a tracking URI may hold a
     password (``postgresql://user:pw@host/db``); jobs run as the same user."""
-    folder = Path(str(sweep_dir))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / PARENT_FILE
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".json.part", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(asdict(parent), fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomically(Path(str(sweep_dir)) / PARENT_FILE, asdict(parent), private=True, suffix=".part")
 
 
 def _key(override: str) -> str:

@@ -10,9 +10,9 @@ and on other machines (joblib, Slurm) are counted too.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from ncae_exp.atomic import write_json_atomically
 
 FAILED_DIR = "failed_jobs"  # in hydra.sweep.dir
 FAILED_TAG = "ncae.failed_jobs"
@@ -33,17 +33,9 @@ def record_failure(hydra_cfg, error: BaseException, name: str | None = None) -> 
     all of its overrides)."""
     label = f"#{hydra_cfg.job.num} {name or hydra_cfg.job.override_dirname}".strip()
     path = _path(hydra_cfg.sweep.dir, hydra_cfg.job.num)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"num": int(hydra_cfg.job.num), "job": label, "error": str(error),
               "overrides": [str(o) for o in hydra_cfg.overrides.task]}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(record, fh, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomically(path, record, private=True, suffix=".part")  # owner-only, as it always was
     return label
 
 

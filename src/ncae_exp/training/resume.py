@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ncae_exp.atomic import write_json_atomically
 from ncae_exp.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -32,25 +31,6 @@ RESULTS, CONFIG = "results.json", "config.yaml"
 # Keys a rerun may change: where things are stored and how to reach them, the device and
 # GPU op determinism (same numbers on CPU), and the resume switch itself.
 _FREE = ("resume", "mlflow.", "paths.", "trainer.device", "trainer.deterministic")
-
-
-def write_json(path: Path, data: dict[str, Any]) -> Path:
-    """``path`` written atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # as open() would create it (mkstemp makes it private)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 class RunRecord:
@@ -62,7 +42,8 @@ class RunRecord:
 
     def update(self, **fields: Any) -> None:
         self.data.update(fields)
-        write_json(self.path, self.data)
+        # follows the umask, as open() would: the record holds no secret
+        write_json_atomically(self.path, self.data, private=False)
 
 
 def read_record(output_dir: Path) -> dict[str, Any] | None:
