@@ -1,7 +1,7 @@
 """One run end to end: dataset → split → model → trainer → evaluator, reported to MLflow.
 
-Order matters for the user: everything that can be checked without data is checked first
-(protocol and model settings, the dataset name, the tracking store), then the data is
+Order matters for the user: every setting is checked before this module runs
+(config/validate.py, called first by ``ncae-run``), then the tracking store, then the data is
 loaded, so a typo fails in seconds, before a run is created or a model trained. Results are
 also written to the job's output folder, so nothing is lost if the store goes away.
 """
@@ -32,19 +32,11 @@ log = logging.getLogger(__name__)
 def resolve(cfg: DictConfig) -> DictConfig:
     """The config with every interpolation resolved, and ``trainer.batch_size`` (when set)
     written into the model's own ``batch_size``."""
+    from ncae_exp.models.registry import with_batch_size
+
     resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
-    batch_size = OmegaConf.select(resolved, "trainer.batch_size")
-    if batch_size is not None:
-        if "batch_size" not in resolved.model:
-            raise ConfigError(f"trainer.batch_size: model {resolved.model.get('name')!r} has no mini-batches")
-        resolved.model.batch_size = batch_size
+    with_batch_size(resolved.model, OmegaConf.select(resolved, "trainer.batch_size"))
     return resolved
-
-
-def check_pretrain(cfg: DictConfig) -> None:
-    """``pretrain=<schedule>`` is NCAE's: refuse it for a model without pre-training."""
-    if str(OmegaConf.select(cfg, "pretrain.name", default="none")) != "none" and "pretrain" not in cfg.model:
-        raise ConfigError(f"pretrain={cfg.pretrain.name} applies to NCAE only; use pretrain=none with model={cfg.model.name}")
 
 
 def with_seed(cfg: DictConfig, seed: int) -> DictConfig:
@@ -70,35 +62,26 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
     Resumable (training/resume.py): rerun in the same output folder, or with
     ``resume=<run id>``, a finished run is not run again (its final metrics are returned)
     and an unfinished one goes on from its last checkpoint in the same MLflow run."""
-    from ncae_exp.protocols.selection import check_settings
     from ncae_exp.tracking.interrupts import install_sigterm_handler
 
     install_sigterm_handler()  # SIGTERM ends the run KILLED, with its results saved, as Ctrl-C does
 
     unresolved = cfg
     from ncae_exp.data.loader import load_dataset
-    from ncae_exp.data.registry import get_spec
-    from ncae_exp.models.registry import build_model, check_protocol
+    from ncae_exp.models.registry import build_model
     from ncae_exp.protocols.registry import build_protocol
     from ncae_exp.training.device import configure_device
 
     cfg = resolve(cfg)
     retrain = bool(cfg.get("retrain", False)) and not select_only
-    check_settings(bool(cfg.get("retrain", False)), int(cfg.get("repeats", 1)), cfg.get("compare_to"), cfg.split)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     # first: it imports TensorFlow quietly
     device = configure_device(str(cfg.trainer.device), bool(cfg.trainer.get("deterministic", False)))
+    # Every setting (this config's and compare_to's) was checked by config/validate.py before
+    # this call (cli._app), so building cannot fail on a user's value here.
     protocol = build_protocol(cfg.protocol)
-    check_protocol(cfg.model, protocol.name)
-    check_pretrain(cfg)
-    spec = get_spec(str(cfg.dataset.name))
-    protocol.check_dataset(spec.name, spec.implicit)
-    model = build_model(cfg.model)  # settings are checked here, before any data is read
-    if compare_cfg is not None and retrain:
-        other = resolve(compare_cfg)
-        check_protocol(other.model, protocol.name)
-        build_model(other.model)
+    model = build_model(cfg.model)
     trainer = Trainer(
         epochs=int(cfg.trainer.epochs),
         select=protocol.select,

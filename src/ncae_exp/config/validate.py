@@ -124,19 +124,12 @@ def _check_split(node: Any) -> Mapping:
 def _check_model(tree: dict, protocol: str) -> None:
     """The model against the protocol and the pre-training, then built (its constructor
     checks its settings), with ``trainer.batch_size`` in place of its own when set."""
-    from ncae_exp.models.registry import build_model, check_protocol
+    from ncae_exp.models.registry import build_model, check_pretrain, check_protocol, with_batch_size
 
     model = OmegaConf.create(tree["model"])
-    name = model.get("name")
     check_protocol(model, protocol)
-    pretrain = str(tree["pretrain"].get("name", "none"))
-    if pretrain != "none" and "pretrain" not in model:
-        raise ConfigError(f"pretrain={pretrain} applies to NCAE only; use pretrain=none with model={name}")
-    batch_size = tree["trainer"].get("batch_size")
-    if batch_size is not None:
-        if "batch_size" not in model:
-            raise ConfigError(f"trainer.batch_size: model {name!r} has no mini-batches")
-        model.batch_size = batch_size
+    check_pretrain(model, str(tree["pretrain"].get("name", "none")))
+    with_batch_size(model, tree["trainer"].get("batch_size"))
     from ncae_exp.config_utils import instantiate_node
 
     instantiate_node(OmegaConf.create(tree["pretrain"]), "pretrain")

@@ -46,6 +46,21 @@ def check_protocol(model_cfg: DictConfig, protocol: str) -> None:
         )
 
 
+def check_pretrain(model_cfg: DictConfig, pretrain: str) -> None:
+    """``pretrain=<schedule>`` is NCAE's: refuse it for a model without pre-training."""
+    if pretrain != "none" and "pretrain" not in model_cfg:
+        raise ConfigError(f"pretrain={pretrain} applies to NCAE only; use pretrain=none with model={model_cfg.get('name')}")
+
+
+def with_batch_size(model_cfg: DictConfig, batch_size: int | None) -> DictConfig:
+    """``trainer.batch_size``, when set, written into the model's own ``batch_size``."""
+    if batch_size is not None:
+        if "batch_size" not in model_cfg:
+            raise ConfigError(f"trainer.batch_size: model {model_cfg.get('name')!r} has no mini-batches")
+        model_cfg.batch_size = batch_size
+    return model_cfg
+
+
 def build_model(model_cfg: DictConfig) -> Recommender:
     """The model described by a resolved ``model`` config node."""
     model_class(model_cfg)
