@@ -24,15 +24,20 @@ NUMBERS = {
     "ml10m_shape": CONTRACT["ml10m_shape"] + [
         "first_epoch_seconds", "sparse_step_seconds", "dense_step_seconds", "dense_over_sparse",
         "batch_build_seconds", "epoch_seconds_sparse_estimate", "predict_seconds", "n_batches", "nnz",
+        "dense_fused_adam_step_seconds", "epoch_seconds_dense_reference_fused_adam", "dense_fused_adam_over_sparse",
     ],
     "lastfm_implicit": CONTRACT["lastfm_implicit"] + [
         "first_epoch_seconds", "epoch_seconds_gram_path", "epoch_seconds_dense_path", "dense_path_over_gram",
         "n_batches", "nnz",
     ],
+    "item_ranking": ["eval_seconds", "n_users", "n_items"],
 }
+PROFILE = ["feed_seconds", "forward_seconds", "penalty_seconds", "optimizer_seconds", "step_seconds"]
 TINY = {
     "ml10m_shape": {"n_users": 300, "n_items": 200, "n_ratings": 5_000, "predict_pairs": 2_000},
     "lastfm_implicit": {"n_users": 300, "n_items": 400, "n_ratings": 5_000},
+    "item_ranking": {"n_users": 120, "n_items": 90, "n_ratings": 2_000},
+    "netflix_shape": {"n_users": 250, "n_items": 150, "n_ratings": 4_000},
 }
 
 
@@ -66,6 +71,18 @@ def test_full_run_writes_every_figure(tiny, tmp_path, capsys):
     assert ml["rating_scale"] == [spec.rating_scale.low, spec.rating_scale.high] and ml["rating_step"] == spec.rating_step
     assert ml["dense_reference_method"].startswith("median step x n_batches")
     assert ml["predict_pairs"] == 2_000
+    assert all(positive_finite(ml["step_profile"][k]) for k in PROFILE), ml["step_profile"]
+    assert ml["step_profile"]["backward_seconds"] >= 0
+
+    # table6_grid: every (K, share) cell, ratings subsampled from the ML-10M-shape matrix
+    grid = result["table6_grid"]
+    assert [(c["hidden"], c["share"]) for c in grid["cells"]] == [(k, s) for k in (100, 300, 500) for s in (0.1, 0.3, 0.5, 1.0)]
+    assert all(positive_finite(c["epoch_seconds"]) for c in grid["cells"])
+    full = [c["nnz"] for c in grid["cells"] if c["share"] == 1.0]
+    assert full == [5_000] * 3 and all(0 < c["nnz"] < 5_000 for c in grid["cells"] if c["share"] < 1.0)
+    assert set(grid["linear_in_nnz"]) == {"100", "300", "500"}
+    assert result["item_ranking"]["based"] == "item" and result["item_ranking"]["source"] == "synthetic"
+    assert "netflix_shape" not in result  # --quick skips it
 
     # lastfm_implicit: the contract's figures are protocol=implicit's defaults (the model and
     # feedback config say which output and loss path); the Gram/dense pair has a linear output.
@@ -93,7 +110,8 @@ def test_full_run_writes_every_figure(tiny, tmp_path, capsys):
     env = result["environment"]
     assert env["device"] in ("cpu", "gpu") and env["tensorflow"] and env["cpu_count"] >= 1 and env["date"]
     assert result["settings"] == {
-        "quick": True, "repeats": 1, "dense_steps": 3, "sections": list(bench.SECTIONS), "seed": 0,
+        "quick": True, "repeats": 1, "dense_steps": 3, "seed": 0,
+        "sections": [s for s in bench.SECTIONS if s != "netflix_shape"],
     }
     assert positive_finite(result["total_seconds"])
     assert [p.name for p in tmp_path.iterdir() if p.name != "no-data"] == ["bench.json"]  # no temp left
@@ -110,6 +128,31 @@ def test_only_restricts_the_sections(tiny, tmp_path):
     assert result["settings"]["sections"] == ["lastfm_implicit"] and result["settings"]["repeats"] == 2
     assert len(result["lastfm_implicit"]["epoch_seconds_all"]) == 2
     assert all(positive_finite(result["lastfm_implicit"][k]) for k in CONTRACT["lastfm_implicit"])
+
+
+@pytest.mark.slow
+def test_netflix_section_trains_one_epoch(tiny, tmp_path):
+    out = tmp_path / "netflix.json"
+    assert tiny.main(["--only", "netflix_shape", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())["netflix_shape"]
+    assert r["nnz"] == 4_000 and r["based"] == "item" and r["hidden"] == [500, 500]
+    assert all(positive_finite(r[k]) for k in ("epoch_seconds", "peak_rss_mb", "data_seconds", "n_parameters"))
+
+
+def test_linear_fit_and_subsample():
+    from ncae_exp.bench.table6 import linear_fit, subsample
+
+    fit = linear_fit([1_000_000, 3_000_000, 5_000_000], [2.5, 6.5, 10.5])  # 0.5 s + 2 s per million
+    assert fit["seconds_per_million_ratings"] == pytest.approx(2.0)
+    assert fit["intercept_seconds"] == pytest.approx(0.5) and fit["r2"] == pytest.approx(1.0)
+    assert linear_fit([1, 2, 3], [1.0, 3.0, 2.0])["r2"] == pytest.approx(0.25)
+    import scipy.sparse as sp
+
+    m = sp.random(200, 100, density=0.2, format="csr", random_state=0)
+    half = subsample(m, 0.5, seed=0)
+    assert half.shape == m.shape and abs(half.nnz - m.nnz / 2) < 4 * (m.nnz / 4) ** 0.5
+    assert (m.multiply(half != 0) != half).nnz == 0  # kept entries keep their values
+    assert subsample(m, 1.0, seed=0) is m
 
 
 def test_json_is_replaced_atomically(tmp_path):

@@ -31,24 +31,42 @@ so the benchmark times the settings ``ncae-run`` trains, never a copy of them. S
     ``epoch_seconds_dense_path``, ``dense_path_over_gram``); ``configurations`` records
     the overrides behind each figure.
 
-``--quick`` lowers the repetitions, never the shapes. Figures and ratios are printed as a
+``table6_grid`` (``table6.py``)
+    The paper's Table 6 on this machine: one epoch of ``model=ncae_paper`` with
+    ``model.hidden=[K,K]`` for K ∈ {100, 300, 500} on 10/30/50/100 % of the ML-10M-shape
+    ratings, and a least-squares line of epoch seconds against the number of ratings per K
+    (``linear_in_nnz``: seconds per million ratings, R²).
+``item_ranking`` (``ranking.py``)
+    Full-ranking evaluation of every ML-100K user (the real archive if present) through the
+    default explicit NCAE, which is item-based: each user's scores are a column of every
+    item's output.
+``netflix_shape`` (``netflix.py``; not run by ``--quick``)
+    One epoch of ``model=ncae_paper`` on a synthetic matrix of the Netflix Prize's shape
+    (480,189 × 17,770, 100,480,507 ratings, 1–5 stars): that it trains within the
+    machine's memory, its seconds and peak RSS.
+
+Every ML-10M-shape section also profiles one training step (``step_profile``: feeding,
+forward, backward, penalty, optimizer). ``--quick`` lowers the repetitions and skips
+``netflix_shape``, never shrinks a shape. Figures and ratios are printed as a
 table on stdout, progress on stderr; the JSON is rewritten (atomically) after each section.
 Modules: ``measure`` (timers, memory, JSON, environment), ``configs`` (models from the
-configs), ``ml10m`` and ``lastfm`` (the sections), ``cli`` (arguments, the run, the table).
+configs), ``profile`` (one step's parts), ``ml10m``, ``lastfm``, ``table6``, ``ranking`` and
+``netflix`` (the sections), ``cli`` (arguments, the run, the table).
 """
 
 from __future__ import annotations
 
 from ncae_exp.data.registry import get_spec
 
-SECTIONS = ("ml10m_shape", "lastfm_implicit")
+SECTIONS = ("ml10m_shape", "lastfm_implicit", "table6_grid", "item_ranking", "netflix_shape")
+NOT_QUICK = ("netflix_shape",)  # --quick skips these
 SEED = 0
 # Paper Table 6: seconds per epoch on one K40C GPU (ML-10M: 3-layer item-based, K = 500).
 PAPER_GPU_EPOCH_SECONDS = {"ml10m_shape": 6.31, "lastfm_implicit": 0.4}
 
 
 def _shapes() -> dict[str, dict]:
-    ml10m, lastfm = get_spec("ml-10m"), get_spec("lastfm")
+    ml10m, lastfm, ml100k = get_spec("ml-10m"), get_spec("lastfm"), get_spec("ml-100k")
     return {
         "ml10m_shape": {
             "n_users": ml10m.n_users,
@@ -59,6 +77,10 @@ def _shapes() -> dict[str, dict]:
             "predict_pairs": 1_000_000,
         },
         "lastfm_implicit": {"n_users": lastfm.n_users, "n_items": lastfm.n_items, "n_ratings": lastfm.n_ratings},
+        "item_ranking": {"n_users": ml100k.n_users, "n_items": ml100k.n_items, "n_ratings": ml100k.n_ratings},
+        # The Netflix Prize training set (not a registered dataset: its licence ended with the prize).
+        "netflix_shape": {"n_users": 480_189, "n_items": 17_770, "n_ratings": 100_480_507,
+                          "rating_scale": (1.0, 5.0), "rating_step": 1.0},
     }
 
 

@@ -20,20 +20,32 @@ PROG = "ncae-bench"
 
 
 def run_section(section: str, args: argparse.Namespace) -> dict:
-    shape = bench.SHAPES[section]
     if section == "ml10m_shape":
         from ncae_exp.bench.ml10m import bench_ml10m
 
-        return bench_ml10m(shape, args.repeats, args.dense_steps)
+        return bench_ml10m(bench.SHAPES[section], args.repeats, args.dense_steps)
+    if section == "table6_grid":
+        from ncae_exp.bench.table6 import bench_table6
+
+        return bench_table6(bench.SHAPES["ml10m_shape"])
+    if section == "item_ranking":
+        from ncae_exp.bench.ranking import bench_item_ranking
+
+        return bench_item_ranking(args.data_dir, bench.SHAPES[section], args.repeats)
+    if section == "netflix_shape":
+        from ncae_exp.bench.netflix import bench_netflix
+
+        return bench_netflix(bench.SHAPES[section])
     from ncae_exp.bench.lastfm import bench_lastfm
 
-    return bench_lastfm(args.data_dir, shape, args.repeats)
+    return bench_lastfm(args.data_dir, bench.SHAPES[section], args.repeats)
 
 
 # -- report ----------------------------------------------------------------------------------
 def table(section: str, r: dict) -> str:
     """A few human-readable lines for one section."""
     if section == "ml10m_shape":
+        prof = r["step_profile"]
         return "\n".join([
             f"ml10m_shape: {r['based']}-based {r['hidden']}, {r['nnz']:,} ratings, {r['n_batches']} batches/epoch"
             f" ({' '.join(r['config_overrides'])})",
@@ -43,9 +55,29 @@ def table(section: str, r: dict) -> str:
             f"  dense {r['dense_step_seconds']:.3f} s  dense/sparse {r['dense_over_sparse']:.1f}x",
             f"  dense reference epoch     {r['epoch_seconds_dense_reference']:9.2f} s   (median step x n_batches;"
             f" sparse by the same estimate {r['epoch_seconds_sparse_estimate']:.2f} s)",
+            f"  dense reference, fused Adam {r['epoch_seconds_dense_reference_fused_adam']:7.2f} s"
+            f"   dense/sparse {r['dense_fused_adam_over_sparse']:.1f}x",
+            f"  step profile: forward {prof['forward_seconds']:.3f}  backward {prof['backward_seconds']:.3f}"
+            f"  penalty {prof['penalty_seconds']:.3f}  optimizer {prof['optimizer_seconds']:.3f}"
+            f"  = step {prof['step_seconds']:.3f} s  (feed {prof['feed_seconds']:.3f} s, overlapped)",
             f"  peak RSS                  {r['peak_rss_mb']:9.0f} MB",
             f"  predict {r['predict_pairs']:,} pairs {r['predict_seconds']:9.2f} s",
         ])
+    if section == "table6_grid":
+        lines = ["table6_grid: epoch seconds, model=ncae_paper hidden=[K,K] on a share of the ML-10M-shape ratings",
+                 "  K     " + "".join(f"{s:>9.0%}" for s in r["shares"]) + "   s per 1M ratings   R^2"]
+        for k in r["hidden"]:
+            row = [c["epoch_seconds"] for c in r["cells"] if c["hidden"] == k]
+            fit = r["linear_in_nnz"][str(k)]
+            lines.append(f"  {k:<6}" + "".join(f"{v:9.2f}" for v in row)
+                         + f"   {fit['seconds_per_million_ratings']:16.2f}   {fit['r2']:.3f}")
+        return "\n".join(lines)
+    if section == "item_ranking":
+        return (f"item_ranking: {r['source']} ML-100K, {r['n_users']:,} users x {r['n_items']:,} items,"
+                f" {r['based']}-based: full ranking {r['eval_seconds']:.3f} s")
+    if section == "netflix_shape":
+        return (f"netflix_shape: {r['nnz']:,} ratings, {r['based']}-based {r['hidden']},"
+                f" {r['n_parameters']:,} parameters: epoch {r['epoch_seconds']:.1f} s, peak RSS {r['peak_rss_mb']:,.0f} MB")
     return "\n".join([
         f"lastfm_implicit: {r['source']} data, {r['based']}-based {r['hidden']}, {r['nnz']:,} training"
         f" interactions, {r['n_batches']} batches/epoch",
@@ -60,7 +92,8 @@ def table(section: str, r: dict) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=bench.__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the results as JSON (atomically)")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (1 epoch, 3 dense steps); same shapes")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repetitions (1 epoch, 3 dense steps), no netflix_shape; same shapes")
     parser.add_argument("--only", choices=bench.SECTIONS, help="run one section only")
     parser.add_argument("--repeats", type=int, metavar="N", help="timed repetitions per figure (default 3, --quick 1)")
     parser.add_argument("--dense-steps", type=int, metavar="N", help="timed dense/sparse steps (default 5, --quick 3)")
@@ -77,7 +110,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sections = [args.only] if args.only else list(bench.SECTIONS)
+    sections = [args.only] if args.only else [s for s in bench.SECTIONS if not (args.quick and s in bench.NOT_QUICK)]
     results = {
         "environment": environment(),
         "settings": {"quick": args.quick, "repeats": args.repeats, "dense_steps": args.dense_steps,

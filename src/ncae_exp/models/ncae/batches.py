@@ -8,7 +8,8 @@ of flat index/value arrays, so no dense B × D array ever exists.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -108,11 +109,31 @@ def n_epoch_batches(x: sp.csr_matrix, batch_size: int) -> int:
     return -(-rows // batch_size)
 
 
+T = TypeVar("T")
+_END = object()
+
+
+def prefetched(items: Iterable[T]) -> Iterator[T]:
+    """``items`` in order, the next one built on a background thread while the caller works
+    on the current one: numpy's batch building overlaps the TensorFlow step (both release
+    the GIL). One item ahead, one thread, the same order — so the same random draws."""
+    it = iter(items)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ncae-batches") as pool:
+        ahead = pool.submit(next, it, _END)
+        while True:
+            item = ahead.result()
+            if item is _END:
+                return
+            ahead = pool.submit(next, it, _END)
+            yield item
+
+
 def epoch_mean(step: Callable[[SparseBatch], object], batches: Iterable[SparseBatch]) -> float:
     """Run ``step(batch)`` over one epoch of batches; the mean of its returned loss,
-    weighted by rows per batch."""
-    total, rows = 0.0, 0
-    for batch in batches:
-        total += float(step(batch)) * int(batch.n_rows)
-        rows += int(batch.n_rows)
-    return total / max(rows, 1)
+    weighted by rows per batch. Losses are read once the epoch is done: no host round trip
+    per step (a GPU keeps its queue full), and the next batch is built during the step."""
+    losses, sizes = [], []
+    for batch in prefetched(batches):
+        losses.append(step(batch))
+        sizes.append(int(batch.n_rows))
+    return sum(float(loss) * n for loss, n in zip(losses, sizes)) / max(sum(sizes), 1)

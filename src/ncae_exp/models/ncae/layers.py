@@ -9,6 +9,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from ncae_exp.models.ncae.sparse_ops import check_precision, matmul, output_columns, sampled_outputs, sparse_matmul
+
 ACTIVATIONS = {"tanh": tf.tanh, "sigmoid": tf.sigmoid}
 
 
@@ -22,23 +24,25 @@ def activation_fn(name: str):
 class SparseInputDense(keras.layers.Layer):
     """z = φ(x W + b) for a sparse batch x (B × D_in), φ = tanh by default.
 
-    ``tf.sparse.sparse_dense_matmul`` touches only the rows of W that belong to observed
-    entries, so one input vector costs O(K·|R_i|) instead of O(K·D_in) (the sparse forward
-    module), and its gradient reaches only those rows.
+    Only the rows of W that belong to observed entries are read (``sparse_ops.sparse_matmul``),
+    so one input vector costs O(K·|R_i|) instead of O(K·D_in) (the sparse forward module), and
+    the gradient reaches only those rows.
     """
 
-    def __init__(self, input_dim: int, units: int, activation: str = "tanh", **kwargs):
+    def __init__(self, input_dim: int, units: int, activation: str = "tanh", precision: str = "float32", **kwargs):
         super().__init__(**kwargs)
         self.input_dim = int(input_dim)
         self.units = int(units)
         self.activation = activation_fn(activation)
+        self.precision = check_precision(precision)
         self.kernel = self.add_weight(
             name="kernel", shape=(self.input_dim, self.units), initializer="glorot_uniform"
         )
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
     def call(self, x: tf.SparseTensor) -> tf.Tensor:
-        return self.activation(tf.sparse.sparse_dense_matmul(x, self.kernel) + self.bias)
+        z = sparse_matmul(x.indices, x.values, x.dense_shape[0], self.kernel, self.precision)
+        return self.activation(z + self.bias)
 
 
 class HiddenDense(keras.layers.Layer):
@@ -67,19 +71,22 @@ class GatheredOutput(keras.layers.Layer):
     and the rating-scale rescaling.
     """
 
-    def __init__(self, input_dim: int, output_dim: int, **kwargs):
+    def __init__(self, input_dim: int, output_dim: int, precision: str = "float32", **kwargs):
         super().__init__(**kwargs)
         self.output_dim = int(output_dim)
+        self.precision = check_precision(precision)
         self.kernel = self.add_weight(
             name="kernel", shape=(self.output_dim, int(input_dim)), initializer="glorot_uniform"
         )
         self.bias = self.add_weight(name="bias", shape=(self.output_dim,), initializer="zeros")
 
     def call(self, h: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
-        h_at = tf.gather(h, rows)  # (P × K): hidden vector of each pair's input row
-        w_at = tf.gather(self.kernel, cols)  # (P × K): factor vector of each pair's output
-        return tf.reduce_sum(h_at * w_at, axis=1) + tf.gather(self.bias, cols)
+        return sampled_outputs(h, self.kernel, rows, cols, self.precision) + tf.gather(self.bias, cols)
 
     def dense(self, h: tf.Tensor) -> tf.Tensor:
         """All outputs (B × D_out): for ranking every item and for the dense reference."""
-        return tf.matmul(h, self.kernel, transpose_b=True) + self.bias
+        return matmul(h, self.kernel, self.precision, transpose_b=True) + self.bias
+
+    def columns(self, h: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
+        """The outputs at columns ``cols`` for every row (B × len(cols))."""
+        return output_columns(h, self.kernel, self.bias, cols, self.precision)

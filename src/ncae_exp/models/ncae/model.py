@@ -18,6 +18,7 @@ import tensorflow as tf
 from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
+from ncae_exp.models.common.fused_adam import FusedAdam
 from ncae_exp.models.common.train_state import optimizer_state, set_optimizer_state
 from ncae_exp.models.ncae.batches import (
     BATCH_SPEC,
@@ -32,6 +33,7 @@ from ncae_exp.models.ncae.feedback import ExplicitFeedback, ImplicitFeedback
 from ncae_exp.models.ncae.losses import l2_penalty
 from ncae_exp.models.ncae.network import NCAENetwork
 from ncae_exp.models.ncae.pretrain import PretrainContext, PretrainSchedule, run_schedule
+from ncae_exp.models.ncae.sparse_ops import PRECISIONS
 
 Feedback = ExplicitFeedback | ImplicitFeedback
 
@@ -59,6 +61,8 @@ class NCAE(Recommender):
         seed: int = 0,
         pretrain: PretrainSchedule | None = None,
         hidden_activation: str = "tanh",
+        matmul_precision: str = "float32",
+        lazy_updates: bool = False,
     ):
         if based not in ("user", "item"):
             raise ConfigError(f"model.based must be 'user' or 'item', got {based!r}")
@@ -71,6 +75,8 @@ class NCAE(Recommender):
             raise ConfigError(f"model.l2 must be >= 0, got {l2}")
         if hidden_activation not in ("tanh", "sigmoid"):
             raise ConfigError(f"model.hidden_activation must be 'tanh' or 'sigmoid', got {hidden_activation!r}")
+        if matmul_precision not in PRECISIONS:
+            raise ConfigError(f"model.matmul_precision must be one of {sorted(PRECISIONS)}, got {matmul_precision!r}")
         if learning_rate <= 0:
             raise ConfigError(f"model.learning_rate must be > 0, got {learning_rate}")
         if int(batch_size) < 1 or int(predict_batch_size) < 1:
@@ -85,6 +91,10 @@ class NCAE(Recommender):
         self.predict_batch_size = int(predict_batch_size)
         self.seed = int(seed)
         self.hidden_activation = hidden_activation
+        self.matmul_precision = matmul_precision
+        if not isinstance(lazy_updates, bool):
+            raise ConfigError(f"model.lazy_updates must be true or false, got {lazy_updates!r}")
+        self.lazy_updates = lazy_updates
         self.pretrain_schedule = pretrain if pretrain is not None and pretrain.enabled else None
         if self.pretrain_schedule is not None:
             if not self.feedback.supports_pretraining:
@@ -110,9 +120,14 @@ class NCAE(Recommender):
         self.network = NCAENetwork(
             dim, dim, self.hidden, out_mid=inputs.out_mid, out_half_range=inputs.out_half_range,
             linear_output=inputs.linear_output, hidden_activation=self.hidden_activation,
+            matmul_precision=self.matmul_precision,
         )
         self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
         self.optimizer.build(self.network.trainable_variables)
+        # Eq. 6's λ/2‖W+‖² covers every trainable weight, so its gradient λW is folded into
+        # each variable's gradient by the fused update.
+        assert self.network.regularized_weights == self.network.trainable_variables
+        self._adam = FusedAdam(self.optimizer, self.network.trainable_variables, self.l2, lazy=self.lazy_updates)
         self._train_step = tf.function(self._train_step_eager, input_signature=[BATCH_SPEC])
         self._loss_step = tf.function(self.objective, input_signature=[BATCH_SPEC])
         self._output_step = tf.function(self._outputs_at, input_signature=[BATCH_SPEC])
@@ -160,17 +175,22 @@ class NCAE(Recommender):
         """Mini-batches per training epoch."""
         return n_epoch_batches(self.x_fit, self.batch_size)
 
+    def data_loss(self, batch: SparseBatch) -> tf.Tensor:
+        """The mean per-row loss of a batch (Eq. 5 / Eq. 11), without the L2 term."""
+        return tf.reduce_mean(self.feedback.per_row_loss(self.network, sparse_input(batch, self.dim), batch))
+
     def objective(self, batch: SparseBatch) -> tf.Tensor:
         """The training objective of a batch: mean per-row loss + (λ/2)‖W+‖² (Eq. 6 / Eq. 11)."""
-        per_row = self.feedback.per_row_loss(self.network, sparse_input(batch, self.dim), batch)
-        return tf.reduce_mean(per_row) + l2_penalty(self.network.regularized_weights, self.l2)
+        return self.data_loss(batch) + l2_penalty(self.network.regularized_weights, self.l2)
 
     def _train_step_eager(self, batch: SparseBatch) -> tf.Tensor:
+        # The gradient of Eq. 6 is d(data loss) + λW; FusedAdam adds λW itself (one pass), so
+        # the tape differentiates the data term only and its sparse row gradients stay sparse.
         with tf.GradientTape() as tape:
-            loss = self.objective(batch)
-        variables = self.network.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
+            data = self.data_loss(batch)
+        penalty = l2_penalty(self.network.regularized_weights, self.l2)  # read before the update
+        self._adam.apply(tape.gradient(data, self.network.trainable_variables))
+        return data + penalty
 
     def train_step(self, batch: SparseBatch) -> tf.Tensor:
         """One Adam step on ``batch`` (compiled); returns the batch's objective before the step."""
@@ -223,12 +243,17 @@ class NCAE(Recommender):
         users = np.asarray(users, dtype=np.int64)
         if self.based == "user":
             return self._dense_outputs(users).numpy()
-        # Item-based: every item's output vector holds all users; read the asked users' column.
+        # Item-based: item i's output vector runs over users. Only the asked users' outputs
+        # are computed (items × len(users)), so ranking every user, block by block, costs
+        # one pass over the user outputs instead of all of them again for each block.
         n_items = self.x.shape[0]
         scores = np.empty((len(users), n_items), dtype=np.float32)
+        cols = tf.constant(users, tf.int32)
         for start in range(0, n_items, self.predict_batch_size):
             rows = np.arange(start, min(start + self.predict_batch_size, n_items))
-            scores[:, rows] = tf.gather(self._dense_outputs(rows), users, axis=1).numpy().T
+            batch = make_batch(self.x, rows, None, 0.0)
+            h = self.network.encode(sparse_input(batch, self.dim))
+            scores[:, rows] = self.network.rescale(self.network.output_layer.columns(h, cols)).numpy().T
         return scores
 
     # -- state ---------------------------------------------------------------------------
