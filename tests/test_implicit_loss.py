@@ -8,7 +8,7 @@ import tensorflow as tf
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.ncae import NCAE, ImplicitFeedback
 from ncae_exp.models.ncae.batches import epoch_batches, sparse_input
-from ncae_exp.models.ncae.losses import eq11_dense, eq11_gram
+from ncae_exp.models.ncae.losses import eq11_dense, eq11_full, eq11_gram
 
 
 def test_eq11_dense_hand_computed():
@@ -19,6 +19,24 @@ def test_eq11_dense_hand_computed():
     # row 0: (0.5-1)^2 + 10*0.2^2 + 4*0.1^2 ; row 1: (1.2-1)^2 + 10*0 + (0.3-1)^2
     assert per_row[0] == pytest.approx(0.25 + 0.4 + 0.04)
     assert per_row[1] == pytest.approx(0.04 + 0.49)
+
+
+def test_eq11_full_equals_the_masked_formula_with_its_gradient():
+    """The fast full-output form (ŷ² · c plus the observed correction) is Eq. 11's masked sum."""
+    rng = np.random.default_rng(4)
+    out = tf.Variable(np.tanh(rng.normal(size=(4, 9))).astype(np.float32))
+    rows = tf.constant([0, 0, 1, 3, 3, 3], tf.int32)  # row 2 has nothing observed
+    cols = tf.constant([2, 8, 0, 1, 5, 8], tf.int32)
+    c = tf.constant(rng.uniform(0, 5, size=9), tf.float32)
+    observed = tf.scatter_nd(tf.stack([rows, cols], axis=1), tf.ones(6), [4, 9])
+    with tf.GradientTape(persistent=True) as tape:
+        fast = eq11_full(out, rows, cols, c)
+        plain = eq11_dense(out, observed, c)
+        weights = tf.constant([1.0, 2.0, 3.0, 4.0])
+        fast_sum, plain_sum = tf.reduce_sum(fast * weights), tf.reduce_sum(plain * weights)
+    np.testing.assert_allclose(fast.numpy(), plain.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(fast_sum, out).numpy(), tape.gradient(plain_sum, out).numpy(),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_eq11_gram_equals_dense_on_a_hand_set_linear_layer():

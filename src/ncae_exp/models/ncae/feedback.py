@@ -18,7 +18,7 @@ from ncae_exp.data.interactions import RatingScale
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.ncae.augmentation import augment_sparse_users
 from ncae_exp.models.ncae.batches import SparseBatch
-from ncae_exp.models.ncae.losses import eq5_loss, eq11_dense, eq11_gram
+from ncae_exp.models.ncae.losses import eq5_loss, eq11_full, eq11_gram
 from ncae_exp.models.ncae.network import NCAENetwork
 from ncae_exp.models.common.confidence import popularity_confidence, uniform_confidence
 from ncae_exp.models.common.interactions import binarise
@@ -138,9 +138,7 @@ class ImplicitFeedback:
             obs_pred = out(h, batch.t_rows, batch.t_cols)  # linear output: ŷ at observed pairs
             return eq11_gram(h, out.kernel, out.bias, self.confidence, batch.t_rows, batch.t_cols, obs_pred)
         full = net.rescale(net.output_layer.dense(h))
-        at = tf.stack([batch.t_rows, batch.t_cols], axis=1)
-        observed = tf.scatter_nd(at, tf.ones_like(batch.t_rows, tf.float32), tf.shape(full))
-        return eq11_dense(full, observed, self.confidence)
+        return eq11_full(full, batch.t_rows, batch.t_cols, self.confidence)
 
     def describe(self) -> dict[str, float | str]:
         return {"n_augmented_rows": self.n_augmented, "loss_path": self.loss_path}

@@ -60,6 +60,8 @@ class NCAENetwork(keras.layers.Layer):
         """φ_L and the rating-range mapping; the identity for a linear output layer."""
         if self.linear_output:
             return pre_activation
+        if self.out_mid == 0.0 and self.out_half_range == 1.0:  # implicit targets: no two extra passes
+            return tf.tanh(pre_activation)
         return self.out_mid + self.out_half_range * tf.tanh(pre_activation)
 
     def call(self, x: tf.SparseTensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
