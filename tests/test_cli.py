@@ -189,25 +189,30 @@ def test_recommend_from_a_logged_model(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    assert {"model/weights.npz", "model/config.yaml"} <= {
-        a.path for a in client.list_artifacts(run.info.run_id, "model")
+    # an MLflow model, with the weights and the config that rebuilds it among its artifacts
+    assert {"model/MLmodel", "model/artifacts"} <= {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert {"model/artifacts/recommender/weights.npz", "model/artifacts/recommender/config.yaml"} <= {
+        a.path for a in client.list_artifacts(run.info.run_id, "model/artifacts/recommender")
     }
     env = child_env(tmp_path)
     rec = str(BIN / "ncae-recommend")
     proc = subprocess.run([rec, f"run_id={run.info.run_id}", "user=3", "k=7"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [line.split("\t") for line in proc.stdout.strip().splitlines()]
+    header, *lines = proc.stdout.strip().splitlines()
+    assert header.split() == ["rank", "item", "score"]  # an aligned table (synthetic items have no names)
+    rows = [line.split() for line in lines]
     assert [int(r[0]) for r in rows] == list(range(1, 8))
     items, scores = [int(r[1]) for r in rows], [float(r[2]) for r in rows]
     assert scores == sorted(scores, reverse=True) and len(set(items)) == 7
-    cfg = OmegaConf.load(tmp_path / "out" / "model" / "config.yaml")
+    cfg = OmegaConf.load(tmp_path / "out" / "model" / "artifacts" / "recommender" / "config.yaml")
     data = load_dataset(cfg.dataset, tmp_path / "data")
     user = int(np.searchsorted(data.user_ids, 3))
     rated = set(data.item_ids[data.matrix.indices[data.matrix.indptr[user]:data.matrix.indptr[user + 1]]])
     assert not rated & set(items)
     # the logged weights reproduce the trained model's predictions exactly
-    loaded = rebuild(download_model(run.info.run_id, uri, tmp_path / "dl"), str(tmp_path / "data"))
+    saved = download_model(run.info.run_id, uri, tmp_path / "dl") / "artifacts" / "recommender"
+    loaded = rebuild(saved, str(tmp_path / "data"))
     best = loaded.model.score_items(np.array([user]))[0]
     best[list(np.searchsorted(data.item_ids, sorted(rated)))] = -np.inf
     assert int(data.item_ids[np.argmax(best)]) == items[0]

@@ -176,3 +176,21 @@ def test_each_search_space_names_real_keys_and_holds_the_defaults(path):
         else:
             assert space.startswith("choice("), space
             assert str(default).replace(" ", "") in space.replace(" ", ""), f"{key}: default {default} not in {space}"
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("+model.regster=true", "unknown key model.regster; did you mean model.register?"),
+    ("+model.register_nme=recs", "unknown key model.register_nme; did you mean model.register_name?"),
+    ("+model.nosuch=1", "register, register_name"),  # listed among the model's keys
+])
+def test_a_typo_of_a_publishing_key_names_it(override, expected):
+    """model.register / register_name are every model's keys too (config/schema.py
+    ModelPublishConf): a typo of one is refused with the nearest, as for the class's own."""
+    from ncae_exp.config.validate import validate_config
+    from ncae_exp.errors import ConfigError
+
+    cfg = _compose(["model=pop", "protocol=implicit", override])
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    assert expected in str(err.value)
+    validate_config(_compose(["model=pop", "protocol=implicit", "model.register=true", "model.register_name=recs"]))

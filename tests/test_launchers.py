@@ -105,7 +105,8 @@ def test_the_sweep_callback_records_the_parent_and_its_fixed_overrides(tmp_path)
         from ncae_exp.tracking.sweep import MlflowSweepCallback, close_parent, find_parent
         cfg = OmegaConf.create({{
             "mlflow": {{"enabled": True, "tracking_uri": "sqlite:///store.db", "experiment_name": "ncae-explicit"}},
-            "protocol": {{"name": "explicit"}}, "dataset": {{"name": "lastfm"}}, "model": {{"name": "ncae"}},
+            "protocol": {{"name": "explicit", "select": "val_rmse", "mode": "min"}}, "dataset": {{"name": "lastfm"}},
+            "model": {{"name": "ncae"}},
             "hydra": {{"sweep": {{"dir": "sweep"}}, "sweeper": {{"params": None}},
                       "overrides": {{"task": ["dataset=lastfm", "model.l2=0.005,0.01", "trainer.epochs=3"]}}}},
         }})

@@ -1,5 +1,7 @@
 """The MLflow UI shows a sweep the way the README says: a parent run, its children nested
-under it, and each child's metrics (issue 9).
+under it, and each child's metrics (issue 9); and each run's logged model (issue 12): the
+run's Artifacts tab lists ``model/`` with its ``MLmodel`` file and names the registered
+version made from it, and the Models page (registered models) lists its name.
 
 A tiny real sweep (``ncae-run -m``, two jobs) is logged to a scratch SQLite store, ``mlflow
 server`` serves that store on 127.0.0.1, and headless Chromium (Debian's ``chromium``, driven
@@ -37,6 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 EXPERIMENT = "ui-test-sweep"
+REGISTERED = "ui-test-model"  # both children register a version of it
 SWEEP = [
     "protocol=explicit",
     *synthetic(60, 40, 600),
@@ -44,6 +47,8 @@ SWEEP = [
     "trainer.epochs=1",
     "model.l2=0.01,0.02",
     f"mlflow.experiment_name={EXPERIMENT}",
+    "model.register=true",
+    f"model.register_name={REGISTERED}",
 ]
 TIMEOUT_MS = 30_000  # the runs grid can take several seconds on a loaded 2-core machine
 
@@ -85,6 +90,9 @@ def test_ui_shows_the_sweep_parent_its_children_and_a_childs_metric(tmp_path, br
     assert sorted(r.info.run_name for r in children) == ["model.l2=0.01", "model.l2=0.02"]
     child = children[0]
     value = child.data.metrics["test_rmse"]
+    # model.register=true: the child's model/ is version <n> of REGISTERED
+    name, version = child.data.tags["ncae.registered_model"].split("/")
+    assert name == REGISTERED
 
     base = start_mlflow_server(store).uri  # serves the sweep's store
     shots = tmp_path / "screenshots"
@@ -124,6 +132,21 @@ def test_ui_shows_the_sweep_parent_its_children_and_a_childs_metric(tmp_path, br
             page.screenshot(path=str(shots / "child-run.png"))
             # the UI prints the stored double in full (JavaScript's shortest round-trip form)
             assert float(shown) == pytest.approx(value, rel=1e-9), (shown, value)
+
+            # the child's logged model: its Artifacts tab lists model/ (an MLflow model: its
+            # MLmodel file, the pyfunc flavour inside) and names the version registered from it
+            page.get_by_role("tab", name="Artifacts").click()
+            page.get_by_text("model", exact=True).first.click()  # the folder in the tree
+            expect(page.get_by_text("MLmodel", exact=True)).to_be_visible()
+            expect(page.get_by_text(f"{REGISTERED}, v{version}")).to_be_visible()
+            page.get_by_text("MLmodel", exact=True).click()
+            expect(page.get_by_text("python_function").first).to_be_visible()
+            page.screenshot(path=str(shots / "child-model.png"))
+
+            # the registered models page lists the name the runs registered
+            page.goto(f"{base}/#/models")
+            expect(page.get_by_role("link", name=REGISTERED, exact=True)).to_be_visible()
+            page.screenshot(path=str(shots / "registered-models.png"))
         except BaseException:
             page.screenshot(path=str(shots / "failure.png"), full_page=True)
             print(f"screenshots (failure.png at the failure) in {shots}")

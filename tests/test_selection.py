@@ -187,13 +187,17 @@ def test_retrain_with_repeats_and_compare_end_to_end(tmp_path):
 @pytest.mark.slow
 def test_optuna_search_then_retrain_of_its_best_trial(tmp_path):
     """One command: a 3-trial Optuna search on validation, then its best trial (by val_rmse)
-    retrained over 2 seeds on the parent, with ALS-WR through the same seeds."""
+    retrained over 2 seeds on the parent, with ALS-WR through the same seeds; the parent's
+    model is the retrained one, an MLflow model, registered with model.register=true."""
     import mlflow
+    import pandas as pd
 
     proc = run_cli(tmp_path, "-m", "hparams_search=biasedmf_explicit", "model=biasedmf", "hydra.sweeper.n_trials=3",
-                   *SMALL[:4], "trainer.epochs=2", "retrain=true", "repeats=2", "compare_to=alswr")
+                   *SMALL[:4], "trainer.epochs=2", "retrain=true", "repeats=2", "compare_to=alswr",
+                   "model.register=true", "model.register_name=tuned-biasedmf")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(store)
     (exp,) = [e for e in client.search_experiments() if e.name == "ncae-explicit"]
     runs = client.search_runs([exp.experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("ncae.sweep") == "true"]
@@ -218,6 +222,21 @@ def test_optuna_search_then_retrain_of_its_best_trial(tmp_path):
     assert "ttest_p_test_rmse" in parent.data.metrics
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"repeats.md", "model", "optimization_results.yaml"} <= artifacts
+    # The parent's model is the base seed's retrained one, as an MLflow model, registered
+    # (after the trials' own versions), fit on that seed's training ∪ validation.
+    assert "model/MLmodel" in {a.path for a in client.list_artifacts(parent.info.run_id, "model")}
+    versions = client.search_model_versions("name='tuned-biasedmf'")
+    assert {v.run_id for v in versions} == {parent.info.run_id, *(t.info.run_id for t in trials)}
+    assert parent.data.tags["ncae.registered_model"] == f"tuned-biasedmf/{len(versions)}"
+    mlflow.set_tracking_uri(store)
+    try:
+        served = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
+        top = served.predict(pd.DataFrame({"user": [3], "k": [5]}))
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert list(top["user"]) == [3] * 5 and list(top["rank"]) == [1, 2, 3, 4, 5]
+    seed0 = next(r for r in repeats if r.data.tags["model"] == "biasedmf" and r.data.tags["seed"] == "0")
+    assert served.unwrap_python_model().data.train.nnz == int(seed0.data.params["split.n_train"])
 
 
 def test_no_selection_path_reads_a_test_metric(tmp_path):

@@ -40,6 +40,7 @@ class AfterSweepCallback(Callback):
         if parent is None:
             if retrain:
                 log.warning("retraining the best trial needs MLflow to find it (mlflow.enabled=true): skipped")
+            print_sweep_summary(config, None)
             return
         try:
             if retrain:
@@ -49,8 +50,40 @@ class AfterSweepCallback(Callback):
             import mlflow
 
             mlflow.MlflowClient(parent.tracking_uri).set_tag(parent.run_id, "ncae.error", str(err)[:5000])
+            print_sweep_summary(config, parent)
             print(f"ncae-run: error: after the sweep: {err}", file=sys.stderr)
             raise SystemExit(2) from None
+        print_sweep_summary(config, parent)
+
+
+def print_sweep_summary(config: DictConfig, parent) -> None:
+    """The table of the sweep's jobs, best first by validation (tracking/sweep_summary.py), and
+    where its parent run is; on stdout, before the failed jobs' error line."""
+    from ncae_exp.tracking.sweep import swept_keys
+    from ncae_exp.tracking.sweep_summary import collect_jobs, sweep_table
+
+    try:
+        swept = swept_keys(list(config.hydra.overrides.task), config.hydra.sweeper.get("params") or {})
+        rows = collect_jobs(str(config.hydra.sweep.dir), swept)
+        if not rows:
+            return
+        where = [f"sweep folder: {config.hydra.sweep.dir}"] + (_parent_where(parent) if parent else [])
+        print(sweep_table(rows, str(config.protocol.select), str(config.protocol.mode), where), flush=True)
+    except Exception as err:  # noqa: BLE001 - a console table must never cost the sweep its results
+        log.warning("could not print the sweep's summary: %s", err)
+
+
+def _parent_where(parent) -> list[str]:
+    import mlflow
+
+    from ncae_exp.tracking.run_summary import where_in_mlflow
+
+    try:
+        experiment_id = mlflow.MlflowClient(parent.tracking_uri).get_run(parent.run_id).info.experiment_id
+    except Exception:  # noqa: BLE001 - the store went away: the id is still worth printing
+        experiment_id = None
+    return [f"parent {label[len('MLflow '):]}: {text}" if label.startswith("MLflow ") else f"{label}: {text}"
+            for label, text in where_in_mlflow(parent.tracking_uri, experiment_id, parent.run_id)]
 
 
 def retrain_best_trial(config: DictConfig, parent_run_id: str, tracking_uri: str | None) -> dict[str, float]:
@@ -61,8 +94,8 @@ def retrain_best_trial(config: DictConfig, parent_run_id: str, tracking_uri: str
     from ncae_exp.config_utils import compare_overrides, compose_config
     from ncae_exp.data.loader import load_dataset
     from ncae_exp.errors import TrackingError
-    from ncae_exp.models.io import save_model
-    from ncae_exp.pipeline import resolve, retrain_stage
+    from ncae_exp.pipeline import resolve, retrain_stage, save_and_log_model
+    from ncae_exp.protocols.registry import build_protocol
     from ncae_exp.tracking.mlflow_tracker import MlflowTracker
     from ncae_exp.tracking.sweep import best_child
     from ncae_exp.training.device import configure_device
@@ -95,9 +128,11 @@ def retrain_best_trial(config: DictConfig, parent_run_id: str, tracking_uri: str
     out = Path(str(config.hydra.sweep.dir)) / "retrain_best"
     stage = retrain_stage(cfg, epochs, data, data_dir, tracker, out, compare_cfg)
     tracker.log_metrics(stage.summary)
-    model_dir = save_model(stage.main.first_model, resolved, out / "model")
-    for path in sorted(model_dir.iterdir()):
-        tracker.log_artifact(path, artifact_path="model")
+    # The base seed's retrained model, as an MLflow model (registered with model.register=true),
+    # with what it was fit on: that seed's split, training ∪ validation.
+    fitted_on = build_protocol(resolved.protocol).split(data, resolved.split, int(resolved.seed), data_dir,
+                                                        merge_validation=True).train
+    save_and_log_model(out / "model", stage.main.first_model, resolved, data, fitted_on, tracker)
     log.info("retrained best trial: %s", ", ".join(f"{k}={v:.4f}" for k, v in stage.summary.items() if k.startswith("test_")))
     return stage.summary
 

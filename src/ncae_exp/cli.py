@@ -46,20 +46,28 @@ def _app(cfg: DictConfig) -> float | None:
         compare_cfg = compose_compare(cfg, hydra_cfg) if cfg.get("compare_to") and cfg.get("retrain") else None
         from ncae_exp.pipeline import run
 
-        job_name = None
+        job_name = job_label = None
         if sweep:
+            from ncae_exp.tracking.sweep_progress import job_label as sweep_job_label
+
             # The sweep's parent run: inherited in the environment, or (a job on another
             # machine) read from <hydra.sweep.dir>/mlflow_parent.json.
             parent = find_parent(hydra_cfg.sweep.dir)
             # Name each child run after what differs between the jobs ("model=ease,seed=1").
             keys = parent.swept_keys if parent else None
             job_name = child_run_name(list(hydra_cfg.overrides.task), keys) or hydra_cfg.job.override_dirname
+            job_label = sweep_job_label(int(hydra_cfg.job.num), job_name)
         else:
+            from ncae_exp.tracking.dashboard import readable_run_name
+
             parent = find_parent()
+            # "ncae ml-100k hidden=[500] l2=0.01": what the run is, readable in the runs table
+            job_name = readable_run_name(str(cfg.model.name), str(cfg.dataset.name),
+                                         [str(o) for o in hydra_cfg.overrides.task])
         final = run(cfg, hydra_cfg.runtime.output_dir, default_run_name=job_name or None,
                     compare_cfg=compare_cfg, select_only=select_only,
                     parent_run_id=parent.run_id if parent else None,
-                    parent_tracking_uri=parent.tracking_uri if parent else None)
+                    parent_tracking_uri=parent.tracking_uri if parent else None, job_label=job_label)
     except NcaeError as err:
         if os.environ.get("NCAE_TRACEBACK") == "1":
             raise

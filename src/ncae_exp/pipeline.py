@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +50,12 @@ def with_seed(cfg: DictConfig, seed: int) -> DictConfig:
 
 def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
         compare_cfg: DictConfig | None = None, select_only: bool = False,
-        parent_run_id: str | None = None, parent_tracking_uri: str | None = None) -> dict[str, float]:
+        parent_run_id: str | None = None, parent_tracking_uri: str | None = None,
+        job_label: str | None = None) -> dict[str, float]:
     """Run the experiment described by ``cfg``; return its final metrics.
+
+    It ends with a summary on the console (tracking/run_summary.py): a table for a run, one
+    line for a sweep's job (``job_label``, e.g. ``job 3/12 model.l2=0.01``).
 
     In a sweep, ``parent_run_id`` is the sweep's parent run and ``parent_tracking_uri`` its
     store: the job's run goes there as its child, whatever its own ``mlflow.tracking_uri``.
@@ -140,16 +145,18 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
             tracker.log_params({f"model_info.{k}": v for k, v in model.describe().items()})
             fit = trainer.fit(model, protocol.evaluate, tracker, checkpoint=Checkpoint(output_dir / "checkpoint"),
                               on_epoch=lambda f: record.update(final=protocol.selected(f), history=f.history))
-            fitted = model
+            fitted, fitted_on = model, prepared.train
             if retrain:
                 stage = retrain_stage(unresolved, fit.best_epoch, data, data_dir, tracker, output_dir, compare_cfg)
                 final, fitted = {**protocol.selected(fit), **stage.summary}, stage.main.first_model
+                # what the saved (base seed's) retrained model was fit on: the same seeded split, merged
+                fitted_on = protocol.split(data, cfg.split, int(cfg.seed), data_dir, merge_validation=True).train
             else:
                 final = protocol.final(model, fit, tracker, output_dir)
             # The selected model's value comes last in the val series (step = epochs_run + 1),
             # so the runs table shows the best epoch's val_rmse, not the last epoch's.
             tracker.log_metrics(final, step=fit.epochs_run + 1)
-            _write_outputs(output_dir, cfg, tags, final, fit, fitted, tracker, record, "finished")
+            _write_outputs(output_dir, cfg, tags, final, fit, fitted, tracker, record, "finished", data, fitted_on)
         except KeyboardInterrupt:
             partial = fit or trainer.interrupted  # the model holds the best epoch's parameters
             if partial is None:
@@ -158,23 +165,44 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
             where = f"{output_dir}" + (f" (MLflow run {run_id_of(tracker)})" if run_id_of(tracker) else "")
             log.warning("interrupted: saving the best model so far (epoch %d) and the results in %s",
                         partial.best_epoch, where)
-            _write_outputs(output_dir, cfg, tags, protocol.selected(partial), partial, model, tracker, record, "killed")
+            _write_outputs(output_dir, cfg, tags, protocol.selected(partial), partial, model, tracker, record, "killed",
+                           data, prepared.train)
             raise
         except BaseException as err:
             record.update(status="failed", error=error_line(err))
             raise
-        log.info("final: %s", ", ".join(f"{k}={v:.4f}" for k, v in final.items()))
         return final
 
+    title = f"{cfg.model.name} on {data.name} ({protocol.name})"
     if not tracking:
-        return body(MemoryTracker())
+        final = body(MemoryTracker())
+        _summarise(title, final, output_dir, protocol, job_label)
+        return final
+    from ncae_exp.tracking.dashboard import describe_experiment
     from ncae_exp.tracking.mlflow_tracker import mlflow_run
 
     run_name = cfg.mlflow.run_name or default_run_name
     with mlflow_run(uri, str(cfg.mlflow.experiment_name), run_name, tags, parent_run_id, run_id) as tracker:
+        experiment_id = tracker.experiment_id
+        describe_experiment(tracker.client, experiment_id, protocol.name, protocol.select, protocol.mode,
+                            getattr(protocol, "cutoffs", None))
         final = body(tracker)
-        log.info("logged to MLflow run %s (open it with `make ui`)", tracker.run_id)
-        return final
+    _summarise(title, final, output_dir, protocol, job_label, uri, experiment_id, tracker.run_id)
+    return final
+
+
+def _summarise(title: str, final: dict[str, float], output_dir: Path, protocol, job_label: str | None,
+               uri: str | None = None, experiment_id: str | None = None, run_id: str | None = None) -> None:
+    """The run's summary on the console (and in its log file): a table, or a sweep job's line."""
+    from ncae_exp.tracking.run_summary import job_line, run_link, summary_table, where_in_mlflow
+
+    if job_label:
+        where = run_link(uri, experiment_id, run_id) or (f"MLflow run {run_id}" if run_id else None)
+        log.info(job_line(job_label, final, protocol.select, where))
+        return
+    logged = f", logged to MLflow run {run_id}" if run_id else ""
+    log.info("%s", summary_table(f"{title} finished{logged}:", final, output_dir, protocol.select, protocol.mode,
+                                 where_in_mlflow(uri, experiment_id, run_id)))
 
 
 @dataclass
@@ -226,9 +254,24 @@ def _resume_folder(run_id: str, uri: str | None, parent_run_id: str | None) -> P
     return run_folder(uri, run_id)
 
 
+def save_and_log_model(folder: Path, model: Recommender, cfg: DictConfig, data, train, tracker: Tracker,
+                       register: bool = True) -> None:
+    """The selected model as an MLflow model (``models/mlflow_model.py``: weights, config, ids,
+    the training matrix; pyfunc for ncae-recommend, ``mlflow models serve``, the registry) in
+    ``folder``, logged as the run's ``model/``; registered when ``model.register`` is set."""
+    from ncae_exp.models.mlflow_model import default_register_name, write_mlflow_model
+
+    seconds = write_mlflow_model(folder, model, cfg, data, train)
+    start = time.perf_counter()
+    tracker.log_artifacts(folder, "model")
+    tracker.log_metrics({"model_save_seconds": seconds, "model_log_seconds": time.perf_counter() - start})
+    if register and cfg.model.get("register"):
+        tracker.register_model("model", str(cfg.model.get("register_name") or default_register_name(cfg, data.name)))
+
+
 def _write_outputs(output_dir: Path, cfg: DictConfig, tags: dict, final: dict, fit: FitResult,
-                   model: Recommender, tracker: Tracker, record: RunRecord, status: str) -> None:
-    from ncae_exp.models.io import save_model
+                   model: Recommender, tracker: Tracker, record: RunRecord, status: str, data=None,
+                   train=None) -> None:
     from ncae_exp.tracking.plots import learning_curves, metrics_vs_cutoff
 
     record.update(final=final, tags=tags, history=fit.history, best_epoch=fit.best_epoch,
@@ -236,13 +279,10 @@ def _write_outputs(output_dir: Path, cfg: DictConfig, tags: dict, final: dict, f
     title = f"{cfg.model.name} on {tags['dataset']} ({tags['protocol']})"
     plot = learning_curves(fit.history, output_dir / "learning_curves.png", best_epoch=fit.best_epoch, title=title)
     at_m = metrics_vs_cutoff(final, output_dir / "metrics_vs_m.png", title=title)
-    # The selected model's parameters with the config that rebuilds it (ncae-recommend).
-    model_dir = save_model(model, cfg, output_dir / "model")
     for path in (output_dir / "config.yaml", plot, at_m):
         if path is not None:
             tracker.log_artifact(path)
-    for path in sorted(model_dir.iterdir()):
-        tracker.log_artifact(path, artifact_path="model")
+    save_and_log_model(output_dir / "model", model, cfg, data, train, tracker, register=status == "finished")
     # The status last: a run killed while saving is not taken for finished by a rerun.
     record.update(status=status)
     tracker.log_artifact(record.path)

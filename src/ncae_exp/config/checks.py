@@ -136,16 +136,17 @@ def target_class(node: Mapping, path: str) -> type:
         raise ConfigError(f"{path}._target_ {target!r} cannot be imported: {' '.join(str(err).split())}") from None
 
 
-def check_target(node: Any, path: str) -> None:
+def check_target(node: Any, path: str, also: Iterable[str] = ()) -> None:
     """An object node: its keys are its class's constructor parameters (a class taking
     ``**kwargs`` is open), their types its annotations; nested object nodes likewise. The
-    values' ranges are the constructor's to check, when it is built."""
+    values' ranges are the constructor's to check, when it is built. ``also``: keys checked
+    elsewhere (``model.register``, …), named too when a typo is refused."""
     if not isinstance(node, Mapping):
         raise ConfigError(f"{path} must be a group of settings with _target_, got {node!r}")
     cls = target_class(node, path)
     params = inspect.signature(cls).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        check_keys(node, path, [*params, *INSTANTIATE_KEYS])
+        check_keys(node, path, [*params, *INSTANTIATE_KEYS, *also])
     try:
         hints = typing.get_type_hints(cls.__init__)
     except Exception:  # noqa: BLE001 - an annotation we cannot evaluate is not checked

@@ -44,6 +44,16 @@ class RunConf:
     resume: Optional[str] = None  # an MLflow run id to go on from its last checkpoint
 
 
+@dataclass
+class ModelPublishConf:
+    """Keys every ``model`` node has besides its class's arguments (conf/config.yaml): what to
+    do with the trained model. Stripped before the model is built (models/registry.py
+    PUBLISH_KEYS names the same keys)."""
+
+    register: bool = False  # register the run's MLflow model in the Model Registry
+    register_name: Optional[str] = field(default=None, metadata={"nonempty": True})  # None: generated
+
+
 # Top-level nodes filled by a config group (each checked by its own schema).
 GROUPS = ("protocol", "dataset", "split", "model", "pretrain", "trainer", "mlflow", "paths")
 

@@ -23,8 +23,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ncae_exp.config.checks import check_dataclass, check_keys, check_target, check_value, join
-from ncae_exp.config.schema import FIXED, GROUPS, SPLITS, DatasetConf, RunConf
+from ncae_exp.config.schema import FIXED, GROUPS, SPLITS, DatasetConf, ModelPublishConf, RunConf
 from ncae_exp.errors import ConfigError, NcaeError
+
+
+_PUBLISH_KEYS = {f.name for f in dataclasses.fields(ModelPublishConf)}
 
 
 def validate_config(cfg: DictConfig, what: str | None = None) -> None:
@@ -82,8 +85,14 @@ def _validate(tree: dict) -> None:
     from ncae_exp.training.device import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # NCAE's classes import it: without its start-up lines
-    for name in ("pretrain", "model"):
-        check_target(tree[name], name)
+    # The publishing keys (model.register, …) are the schema's, not the model class's.
+    publish = {k: tree["model"].pop(k) for k in [f.name for f in dataclasses.fields(ModelPublishConf)]
+               if k in tree["model"]}
+    check_dataclass(publish, ModelPublishConf, "model", optional=_PUBLISH_KEYS)
+    if publish.get("register") and not tree["mlflow"]["enabled"]:
+        raise ConfigError("model.register=true registers the run's model in MLflow: set mlflow.enabled=true")
+    check_target(tree["pretrain"], "pretrain")
+    check_target(tree["model"], "model", also=_PUBLISH_KEYS)  # so +model.regster=… suggests register
     _check_model(tree, protocol.name)
 
 

@@ -120,6 +120,18 @@ class ALSWR(FactorModel):
         total += self.l2 * (n_i @ np.sum(p["item_factors"] ** 2, axis=1))
         return float(total) / max(len(self.targets), 1)
 
+    def score_vectors(self, x: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: the model's own user step for the new users (x_u = (Q_uᵀQ_u + λ n_u I)⁻¹
+        Q_uᵀ(r_u − μ)), the item factors fixed."""
+        from ncae_exp.models.common.fold_in import check_vectors, solve_users
+
+        p = self.params
+        q, mu = p["item_factors"], float(p["global_bias"])
+        x = check_vectors(x, len(q))
+        w = solve_users(x, q, None, lambda i, r: np.ones(len(i)), lambda i, r: r - mu,
+                        lambda n: np.full(q.shape[1], self.l2 * n))
+        return w @ q.T + mu
+
     def train_rngs(self) -> dict[str, np.random.Generator]:
         # Sweeps draw nothing (the generator only initialises); saved all the same, so a
         # random draw added later is covered.

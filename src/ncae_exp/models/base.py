@@ -78,6 +78,19 @@ class Recommender(ABC):
     def score_items(self, users: np.ndarray) -> np.ndarray:
         """Dense scores (len(users) × n_items, float32 or float64) for ranking every item."""
 
+    # Why the model cannot score a user it was not trained on (None: it can, see
+    # score_vectors); the refusal says it and names the models that can.
+    no_fold_in: str | None = "its user parameters exist only for the users it was trained on"
+
+    def score_vectors(self, x: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: dense scores (x.shape[0] × n_items) for users who were not in training,
+        from their vectors over the model's items (ratings, or interactions), without
+        retraining — the same scale and ranking as ``score_items``. A model that cannot
+        refuses in one line, saying why (``no_fold_in``)."""
+        raise ConfigError(f"{type(self).__name__} cannot fold in a new user: {self.no_fold_in}; retrain with"
+                          " their ratings, or use a model that folds in (ncae, autorec, cfn, biasedmf, alswr,"
+                          " pop, ease, wmf, eals, multvae)")
+
     @abstractmethod
     def get_state(self) -> dict[str, np.ndarray]:
         """A copy of all parameters."""

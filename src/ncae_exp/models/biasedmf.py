@@ -136,6 +136,19 @@ class BiasedMF(FactorModel):
         total += self.l2_bias * (n_u @ p["user_bias"] ** 2 + n_i @ p["item_bias"] ** 2)
         return float(total) / max(len(self.ratings), 1)
 
+    def score_vectors(self, x: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: each new user's factor and bias fit to r − μ − b_i on their rated items,
+        the items fixed, with the objective's penalties per rating (λ n_u‖p‖², λ_b n_u b_u²)."""
+        from ncae_exp.models.common.fold_in import check_vectors, solve_users
+
+        p = self.params
+        q, b_i, mu = p["item_factors"], p["item_bias"], float(p["global_bias"])
+        x = check_vectors(x, len(b_i))
+        k = q.shape[1]
+        w = solve_users(x, np.hstack([q, np.ones((len(q), 1))]), None, lambda i, r: np.ones(len(i)),
+                        lambda i, r: r - mu - b_i[i], lambda n: np.r_[np.full(k, self.l2 * n), self.l2_bias * n])
+        return w[:, :k] @ q.T + w[:, k:] + b_i[None, :] + mu
+
     def train_rngs(self) -> dict[str, np.random.Generator]:
         return {"order": self.rng}  # the shuffle of each epoch
 

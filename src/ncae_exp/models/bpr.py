@@ -47,6 +47,7 @@ class BPR(FactorModel):
     """Rendle et al. (2009) BPR-MF by mini-batch SGD with uniform negative sampling."""
 
     protocols = ("implicit",)
+    no_fold_in = "BPR learns a user's factor only by pairwise SGD steps during training"
 
     def __init__(
         self,

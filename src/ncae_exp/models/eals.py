@@ -139,5 +139,18 @@ class EALS(FactorModel):
         # The sweeps keep y exact (tests/test_eals.py), so the objective reuses it.
         return self.objective(y) / max(self.n_observed, 1)
 
+    def score_vectors(self, x: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: the exact minimiser of L's user part with the items fixed (what the
+        coordinate sweeps converge to): (S^q + Σ_{i∈R_u} (w − c_i) q_i q_iᵀ + λI) p =
+        Σ_{i∈R_u} w q_i, x binarised."""
+        from ncae_exp.models.common.fold_in import check_vectors, solve_users
+
+        q = np.asarray(self.params["item_factors"], dtype=np.float64)
+        x = binarise(check_vectors(x, len(q)), dtype=np.float64)
+        s_q = (q * self.confidence[:, None]).T @ q
+        w = solve_users(x, q, s_q, lambda i, r: self.w_observed - self.confidence[i],
+                        lambda i, r: np.full(len(i), self.w_observed), lambda n: np.full(q.shape[1], self.l2))
+        return w @ q.T
+
     def describe(self) -> dict[str, float]:
         return {**super().describe(), "n_observed": self.n_observed}

@@ -120,6 +120,12 @@ class Ease(Recommender):
         x = self._check_prepared()
         return np.asarray(x[np.asarray(users, dtype=np.int64)] @ self.b)
 
+    def score_vectors(self, x: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: X·B for the new users' binarised vectors (EASE has no user parameters)."""
+        from ncae_exp.models.common.fold_in import check_vectors
+
+        return np.asarray(binarise(check_vectors(x, self.b.shape[0])) @ self.b)
+
     def get_state(self) -> dict[str, np.ndarray]:
         return {"B": self.b.copy()}
 

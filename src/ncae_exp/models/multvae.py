@@ -247,6 +247,20 @@ class MultVAE(Recommender):
             out[start : start + len(rows)] = self._logits_step(make_batch(self.x, rows, None, 0.0)).numpy()
         return out
 
+    def score_vectors(self, x: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: the new users' binarised vectors through the encoder (μ, no sampling) and
+        the decoder, as ``score_items`` does for the training rows."""
+        from ncae_exp.models.common.fold_in import check_vectors
+
+        self._check_prepared()
+        x = binarise(check_vectors(x, self.x.shape[1]))
+        rows = np.arange(x.shape[0])
+        out = np.empty((x.shape[0], x.shape[1]), dtype=np.float32)
+        for start in range(0, len(rows), _PREDICT_ROWS):
+            block = rows[start : start + _PREDICT_ROWS]
+            out[start : start + len(block)] = self._logits_step(make_batch(x, block, None, 0.0)).numpy()
+        return out
+
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         self._check_prepared()
         users = np.asarray(users, dtype=np.int64)

@@ -72,6 +72,7 @@ class NCF(Recommender):
     """NeuMF (GMF ⊕ MLP) with negative sampling (``conf/model/ncf.yaml``; defaults equal it)."""
 
     protocols = ("implicit",)
+    no_fold_in = "NeuMF's user embeddings are learned only during training (no closed form for a new one)"
 
     def __init__(
         self,

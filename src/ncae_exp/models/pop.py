@@ -61,6 +61,10 @@ class Pop(Recommender):
         # Counts are integers well below 2**24, so float32 holds them exactly.
         return np.broadcast_to(self.counts.astype(np.float32), (len(users), len(self.counts))).copy()
 
+    def score_vectors(self, x: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: the same popularity for every new user (their vector changes nothing)."""
+        return np.broadcast_to(self.counts.astype(np.float32), (x.shape[0], len(self.counts))).copy()
+
     def get_state(self) -> dict[str, np.ndarray]:
         return {"counts": self.counts.copy()}
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra.utils import get_class
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ncae_exp.config_utils import instantiate_node
 from ncae_exp.errors import ConfigError
 from ncae_exp.models.base import Recommender
 
 MODEL_CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+# Keys of every model node that say what to do with the trained model (register it in the
+# MLflow Model Registry, under which name), not constructor arguments: declared once in
+# conf/config.yaml and config/schema.py (ModelPublishConf), stripped before building.
+PUBLISH_KEYS = ("register", "register_name")
 
 
 def available_models() -> list[str]:
@@ -64,4 +68,4 @@ def with_batch_size(model_cfg: DictConfig, batch_size: int | None) -> DictConfig
 def build_model(model_cfg: DictConfig) -> Recommender:
     """The model described by a resolved ``model`` config node."""
     model_class(model_cfg)
-    return instantiate_node(model_cfg, "model")
+    return instantiate_node(OmegaConf.masked_copy(model_cfg, [k for k in model_cfg if k not in PUBLISH_KEYS]), "model")

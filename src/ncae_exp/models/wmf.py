@@ -101,6 +101,18 @@ class WMF(FactorModel):
             als.fit(self._positives, show_progress=False)
         self.params = {"user_factors": als.user_factors, "item_factors": als.item_factors}
 
+    def score_vectors(self, x: sp.csr_matrix) -> np.ndarray:
+        """Fold-in: the exact minimiser of L's user part with the items fixed (an ALS user
+        step): (c YᵀY + (1 − c) Σ_{i∈R_u} y_i y_iᵀ + λI) p = Σ_{i∈R_u} y_i, x binarised."""
+        from ncae_exp.models.common.fold_in import check_vectors, solve_users
+
+        y = np.asarray(self.params["item_factors"], dtype=np.float64)
+        x = binarise(check_vectors(x, len(y)), dtype=np.float64)
+        c = self.negative_weight
+        w = solve_users(x, y, c * (y.T @ y), lambda i, r: np.full(len(i), 1.0 - c), lambda i, r: np.ones(len(i)),
+                        lambda n: np.full(y.shape[1], self.l2))
+        return w @ y.T
+
     def _mean_objective(self) -> float:
         p = self.params
         total = objective(self._positives, p["user_factors"], p["item_factors"], self.negative_weight, self.l2)

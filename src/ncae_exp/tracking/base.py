@@ -23,6 +23,18 @@ class Tracker(ABC):
     @abstractmethod
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
 
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        """Every file under ``folder``, keeping its sub-folders, under ``artifact_path``."""
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+            rel = path.parent.relative_to(folder).as_posix()
+            where = "/".join(x for x in (artifact_path, "" if rel == "." else rel) if x)
+            self.log_artifact(path, where or None)
+
+    def register_model(self, artifact_path: str, name: str) -> str | None:
+        """Register the run's MLflow model at ``artifact_path`` in the Model Registry under
+        ``name``; returns the new version, or None (no registry: nothing tracked)."""
+        return None
+
     @abstractmethod
     def child(self, name: str, tags: Mapping[str, str]) -> "contextmanager[Tracker]":
         """A nested run of this one (e.g. one retraining repeat), ended with the block:

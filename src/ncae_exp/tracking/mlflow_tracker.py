@@ -117,6 +117,18 @@ class MlflowTracker(Tracker):
     def offline(self) -> bool:
         return self._link.offline or self.run_id is None
 
+    @property
+    def client(self):
+        return self._client
+
+    @property
+    def experiment_id(self) -> str | None:
+        """The run's experiment (for links to the run), None when the store cannot say."""
+        if getattr(self, "_experiment_id", None) is None:
+            run = self._call(self._client.get_run, self.run_id)
+            self._experiment_id = run.info.experiment_id if run is not None else None
+        return self._experiment_id
+
     def _call(self, fn, *args, **kwargs):
         if self.offline:
             return None
@@ -174,6 +186,33 @@ class MlflowTracker(Tracker):
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self._call(self._client.log_artifact, self.run_id, str(path), artifact_path=artifact_path)
+
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        self._call(self._client.log_artifacts, self.run_id, str(folder), artifact_path=artifact_path)
+
+    def register_model(self, artifact_path: str, name: str) -> str | None:
+        """A new version of registered model ``name`` (created when new) from this run's
+        ``artifact_path``; a failure is one warning (the run and its logged model stay)."""
+        if self.offline:
+            log.warning("model not registered as %r: the MLflow store is not reachable", name)
+            return None
+        try:
+            try:
+                self._client.create_registered_model(name)
+            except Exception as err:  # noqa: BLE001
+                if getattr(err, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            source = f"{self._client.get_run(self.run_id).info.artifact_uri}/{artifact_path}"
+            version = self._client.create_model_version(name, source, run_id=self.run_id).version
+        except Exception as err:  # noqa: BLE001 - any registry failure: warn, keep the run
+            log.warning("could not register the model of run %s as %r in %s (%s); register it later with "
+                        "mlflow.register_model('runs:/%s/%s', %r)", self.run_id, name, shown_uri(self.tracking_uri),
+                        connection_reason(err), self.run_id, artifact_path, name)
+            return None
+        self.set_tags({"ncae.registered_model": f"{name}/{version}"})
+        log.info("registered the model of run %s as %r version %s (models:/%s/%s)", self.run_id, name, version,
+                 name, version)
+        return str(version)
 
     @contextmanager
     def ending(self) -> Iterator["MlflowTracker"]:

@@ -222,6 +222,11 @@ class MlflowSweepCallback(Callback):
         experiment = mlflow.set_experiment(str(config.mlflow.experiment_name))
         sweep_dir = str(config.hydra.sweep.dir)
         client = mlflow.MlflowClient(tracking_uri=uri)
+        from ncae_exp.tracking.dashboard import describe_experiment  # the description, a headline view
+
+        protocol = config.protocol
+        describe_experiment(client, experiment.experiment_id, str(protocol.name), str(protocol.select),
+                            str(protocol.mode), list(protocol.get("cutoffs") or []) or None)
         command_line = list(config.hydra.overrides.task)
         sweeper_params = config.hydra.sweeper.get("params") or {}
         swept = swept_keys(command_line, sweeper_params)

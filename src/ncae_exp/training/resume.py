@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 RESULTS, CONFIG = "results.json", "config.yaml"
 # Keys a rerun may change: where things are stored and how to reach them, the device and
-# GPU op determinism (same numbers on CPU), and the resume switch itself.
-_FREE = ("resume", "mlflow.", "paths.", "trainer.device", "trainer.deterministic")
+# GPU op determinism (same numbers on CPU), the resume switch itself, and whether the model is
+# registered (model.register, model.register_name).
+_FREE = ("resume", "mlflow.", "paths.", "trainer.device", "trainer.deterministic", "model.register")
 
 
 class RunRecord:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from ncae_exp.errors import ConfigError, TrainingError
 from ncae_exp.models.base import Recommender
 from ncae_exp.tracking.base import Tracker
+from ncae_exp.tracking.console import PROGRESS_LINE
 from ncae_exp.training.checkpoint import Checkpoint, Progress
+from ncae_exp.training.progress import FitProgress
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +98,17 @@ class Trainer:
         if not model.iterative:
             checkpoint = None  # one closed-form step: nothing to resume part-way (EASE's B can be GBs)
         loaded = checkpoint.load() if checkpoint is not None and checkpoint.exists() else None
-        best_state = None
+        self._best_state = None  # the best epoch's parameters
         if loaded is None:
             progress = Progress(n_epochs=n_epochs)
         else:
-            progress, train_state, best_state = loaded
+            progress, train_state, self._best_state = loaded
             if progress.n_epochs != n_epochs:
                 raise ConfigError(f"the checkpoint in {checkpoint.folder} is of a {progress.n_epochs}-epoch fit, "
                                   f"this one has {n_epochs}: use the run's settings or another output folder")
             model.set_train_state(train_state)
-            best_state = model.get_state() if best_state is None else best_state
+            if self._best_state is None:
+                self._best_state = model.get_state()
             log.info("resuming from the checkpoint after epoch %d/%d (best epoch %d)", progress.epoch, n_epochs,
                      progress.best_epoch)
         earlier = progress.fit_seconds
@@ -132,50 +135,64 @@ class Trainer:
         def save() -> None:
             progress.fit_seconds = earlier + time.perf_counter() - t_fit
             if checkpoint is not None:
-                progress.checkpoint_seconds += checkpoint.save(model, progress, best_state)
+                progress.checkpoint_seconds += checkpoint.save(model, progress, self._best_state)
             if on_epoch is not None:
                 on_epoch(result())
 
-        try:
-            if loaded is None:
-                progress.extras = dict(model.before_fit(tracker.log_metrics))  # pre-training, if any
-                step0 = {"train_loss": model.training_loss(), **evaluate(model)}
-                record(0, step0)
-                progress.best_value = step0.get(self.select)
-                best_state = model.get_state()
-                save()
-                log.info("epoch 0/%d %s", n_epochs, _fmt(step0))
-            while not progress.finished and progress.epoch < n_epochs:
-                epoch = progress.epoch + 1
-                t0 = time.perf_counter()
-                loss = model.train_epoch()
-                seconds = time.perf_counter() - t0
-                if not math.isfinite(loss):
-                    raise TrainingError(f"training loss became {loss} at epoch {epoch}; lower model.learning_rate")
-                metrics = {"train_loss": loss, **evaluate(model)}
-                record(epoch, metrics)
-                value = metrics.get(self.select)
-                improved = self._better(value, progress.best_value) if self.select in metrics else True
-                if improved:
-                    progress.best_epoch, progress.best_value, progress.since_best = epoch, value, 0
-                    best_state = model.get_state()
-                else:
-                    progress.since_best += 1
-                stop = self.patience is not None and progress.since_best >= self.patience
-                progress.epoch = epoch
-                progress.epoch_times.append(seconds)
-                progress.finished = stop or epoch == n_epochs
-                save()
-                log.info("epoch %d/%d %s (%.2fs)%s", epoch, n_epochs, _fmt(metrics), seconds, " *" if improved else "")
-                if stop:
-                    log.info("no %s improvement for %d epochs: stopping early", self.select, self.patience)
-        except KeyboardInterrupt:
-            if best_state is not None:
-                model.set_state(best_state)
-                self.interrupted = result()
-            raise
-        model.set_state(best_state)
+        # On a terminal a bar stands for the per-epoch lines (they still reach the log file).
+        with FitProgress(self.select, self.mode) as bar:
+            try:
+                self._epochs(model, evaluate, tracker, loaded, progress, n_epochs, record, save, bar)
+            except KeyboardInterrupt:
+                if self._best_state is not None:
+                    model.set_state(self._best_state)
+                    self.interrupted = result()
+                raise
+        model.set_state(self._best_state)
         return result()
+
+    def _epochs(self, model, evaluate, tracker, loaded, progress: Progress, n_epochs: int, record, save,
+                bar: FitProgress) -> None:
+        """The loop of :meth:`fit`; ``self._best_state`` holds the best epoch's parameters."""
+        if loaded is None:
+            # pre-training, if any (its stages get bars of their own on a terminal)
+            stage_epochs = getattr(getattr(model, "pretrain_schedule", None), "epochs_per_stage", None)
+            progress.extras = dict(model.before_fit(bar.pretraining(tracker.log_metrics, stage_epochs)))
+            step0 = {"train_loss": model.training_loss(), **evaluate(model)}
+            record(0, step0)
+            progress.best_value = step0.get(self.select)
+            self._best_state = model.get_state()
+            save()
+            log.info("epoch 0/%d %s", n_epochs, _fmt(step0), extra=PROGRESS_LINE)
+        bar.start(n_epochs, progress.epoch)
+        bar.epoch(progress.epoch, progress.history[-1] if progress.history else {}, progress.best_epoch,
+                  progress.best_value)
+        while not progress.finished and progress.epoch < n_epochs:
+            epoch = progress.epoch + 1
+            t0 = time.perf_counter()
+            loss = model.train_epoch()
+            seconds = time.perf_counter() - t0
+            if not math.isfinite(loss):
+                raise TrainingError(f"training loss became {loss} at epoch {epoch}; lower model.learning_rate")
+            metrics = {"train_loss": loss, **evaluate(model)}
+            record(epoch, metrics)
+            value = metrics.get(self.select)
+            improved = self._better(value, progress.best_value) if self.select in metrics else True
+            if improved:
+                progress.best_epoch, progress.best_value, progress.since_best = epoch, value, 0
+                self._best_state = model.get_state()
+            else:
+                progress.since_best += 1
+            stop = self.patience is not None and progress.since_best >= self.patience
+            progress.epoch = epoch
+            progress.epoch_times.append(seconds)
+            progress.finished = stop or epoch == n_epochs
+            save()
+            log.info("epoch %d/%d %s (%.2fs)%s", epoch, n_epochs, _fmt(metrics), seconds, " *" if improved else "",
+                     extra=PROGRESS_LINE)
+            bar.epoch(epoch, metrics, progress.best_epoch, progress.best_value)
+            if stop:
+                log.info("no %s improvement for %d epochs: stopping early", self.select, self.patience)
 
 
 def _fmt(metrics: dict[str, float]) -> str:

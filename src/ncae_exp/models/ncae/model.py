@@ -256,6 +256,13 @@ class NCAE(Recommender):
             scores[:, rows] = self.network.rescale(self.network.output_layer.columns(h, cols)).numpy().T
         return scores
 
+    def score_vectors(self, x: sp.csr_matrix) -> np.ndarray:
+        """Fold-in for new users: user-based, their vectors through the network; item-based,
+        a ridge projection of a new output unit onto the item codes (``fold_in.py``)."""
+        from ncae_exp.models.ncae.fold_in import fold_in_scores
+
+        return fold_in_scores(self, x)
+
     # -- state ---------------------------------------------------------------------------
     def get_state(self) -> dict[str, np.ndarray]:
         return {v.path: np.array(v.numpy()) for v in self.network.trainable_variables}
