@@ -73,8 +73,6 @@ def test_full_run_writes_every_figure(tiny, tmp_path, capsys):
     assert ml["predict_pairs"] == 2_000
     assert all(positive_finite(ml["step_profile"][k]) for k in PROFILE), ml["step_profile"]
     assert ml["step_profile"]["backward_seconds"] >= 0
-    assert set(ml["options"]) == {"bfloat16", "lazy_updates", "bfloat16+lazy_updates"}
-    assert all(positive_finite(o["epoch_seconds_estimate"]) for o in ml["options"].values())
 
     # table6_grid: every (K, share) cell, ratings subsampled from the ML-10M-shape matrix
     grid = result["table6_grid"]

@@ -61,8 +61,6 @@ def table(section: str, r: dict) -> str:
             f"  penalty {prof['penalty_seconds']:.3f}  optimizer {prof['optimizer_seconds']:.3f}"
             f"  = step {prof['step_seconds']:.3f} s  (feed {prof['feed_seconds']:.3f} s, overlapped)",
             f"  peak RSS                  {r['peak_rss_mb']:9.0f} MB",
-            *(f"  option {name:<22} step {o['step_seconds']:.3f} s  epoch ~{o['epoch_seconds_estimate']:.2f} s"
-              for name, o in r["options"].items()),
             f"  predict {r['predict_pairs']:,} pairs {r['predict_seconds']:9.2f} s",
         ])
     if section == "table6_grid":

@@ -61,27 +61,6 @@ def time_step_comparison(model, steps: int) -> dict:
     }
 
 
-# Faster variants that change the training (off by default; README: their accuracy).
-OPTIONS = {
-    "bfloat16": ("model.matmul_precision=bfloat16",),
-    "lazy_updates": ("model.lazy_updates=true",),
-    "bfloat16+lazy_updates": ("model.matmul_precision=bfloat16", "model.lazy_updates=true"),
-}
-
-
-def time_options(data, batches: list, n_batches: int) -> dict:
-    """Median train step of each option in :data:`OPTIONS` on the same real batches (a fresh
-    model each, the first batch warms up), and the epoch it implies (× ``n_batches``)."""
-    out = {}
-    for name, extra in OPTIONS.items():
-        model, _ = build((*OVERRIDES, *extra))
-        model.prepare(data.matrix, data.rating_scale)
-        step_s = median(time_steps(synchronous(model.train_step), batches, f"{LABEL} {name} step"))
-        out[name] = {"overrides": list(extra), "step_seconds": step_s, "epoch_seconds_estimate": n_batches * step_s}
-        del model
-    return out
-
-
 def time_predict(model, n_users: int, n_items: int, n_pairs: int) -> dict:
     """``predict`` on ``n_pairs`` uniformly random (user, item) pairs, after a small warm-up."""
     rng = np.random.default_rng(SEED + 1)
@@ -133,8 +112,5 @@ def bench_ml10m(shape: dict, repeats: int, dense_steps: int) -> dict:
     out["rss_mb_after_epochs"] = rss_mb()
     out.update(time_step_comparison(model, dense_steps))
     out.update(time_predict(model, data.n_users, data.n_items, shape["predict_pairs"]))
-    batches, _ = collect_batches(model, dense_steps + 1)
-    del model
-    out["options"] = time_options(data, batches, out["n_batches"])
     out["paper_gpu_epoch_seconds"] = PAPER_GPU_EPOCH_SECONDS[LABEL]
     return out

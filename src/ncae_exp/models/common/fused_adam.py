@@ -8,13 +8,7 @@ call per variable (a single fused pass, with CPU and GPU kernels), and the penal
 λW is folded into the gradient once: into the touched rows of a sparse (``IndexedSlices``)
 gradient by one scatter, or added to a dense one.
 
-``lazy=True`` is an option that changes the semantics (off by default): a variable whose
-gradient is sparse is updated only in the rows the batch touched — their moments, their
-weights and their share of λW — as TF-Addons' LazyAdam does; untouched rows keep their
-moments undecayed and skip the penalty's shrinkage for that step. It reads and writes only
-the touched rows instead of whole matrices.
-
-Otherwise semantics are Keras Adam's exactly — m ← m + (g − m)(1 − β1), v ← v + (g² − v)(1 − β2),
+Semantics are Keras Adam's exactly — m ← m + (g − m)(1 − β1), v ← v + (g² − v)(1 − β2),
 W ← W − lr·√(1 − β2ᵗ)/(1 − β1ᵗ) · m/(√v + ε) — so results agree with ``apply_gradients``
 up to float rounding. The state (step count, moments) stays in the built Keras optimizer,
 so checkpoints (``train_state.optimizer_state``) do not change.
@@ -29,7 +23,7 @@ import tensorflow as tf
 class FusedAdam:
     """Applies a built ``keras.optimizers.Adam``'s update to ``variables`` with L2 ``l2``."""
 
-    def __init__(self, optimizer: keras.optimizers.Adam, variables: list, l2: float, lazy: bool = False):
+    def __init__(self, optimizer: keras.optimizers.Adam, variables: list, l2: float):
         if not isinstance(optimizer, keras.optimizers.Adam) or optimizer.amsgrad:
             raise ValueError("FusedAdam needs a plain keras.optimizers.Adam (no AMSGrad)")
         if any(getattr(optimizer, name, None) for name in ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay")):
@@ -39,7 +33,6 @@ class FusedAdam:
         self.optimizer = optimizer
         self.variables = list(variables)
         self.l2 = float(l2)
-        self.lazy = bool(lazy)
         index = [optimizer._get_variable_index(v) for v in self.variables]
         self.moments = [(optimizer._momentums[i], optimizer._velocities[i]) for i in index]
 
@@ -62,28 +55,9 @@ class FusedAdam:
         for var, grad, (m, v) in zip(self.variables, grads, self.moments):
             if grad is None:
                 continue
-            if self.lazy and isinstance(grad, tf.IndexedSlices):
-                alpha = lr * tf.sqrt(1.0 - beta_2_power) / (1.0 - beta_1_power)
-                self._lazy_rows(var.value, m.value, v.value, grad, alpha, beta_1, beta_2, epsilon)
-                continue
             tf.raw_ops.ResourceApplyAdam(
                 var=var.value.handle, m=m.value.handle, v=v.value.handle, beta1_power=beta_1_power,
                 beta2_power=beta_2_power, lr=lr, beta1=beta_1, beta2=beta_2, epsilon=epsilon,
                 grad=self.dense_gradient(grad, var.value),
             )
         opt.iterations.assign_add(1)
-
-    def _lazy_rows(self, var, m, v, grad: tf.IndexedSlices, alpha, beta_1, beta_2, epsilon) -> None:
-        """The Adam update of the touched rows only (``lazy=True``)."""
-        rows, position = tf.unique(grad.indices)
-        g = tf.math.unsorted_segment_sum(grad.values, position, tf.shape(rows)[0])  # repeated rows add up
-        w_rows = tf.gather(var, rows)
-        if self.l2:
-            g = g + self.l2 * w_rows
-        m_rows = tf.gather(m, rows)
-        v_rows = tf.gather(v, rows)
-        m_rows = m_rows + (g - m_rows) * (1.0 - beta_1)
-        v_rows = v_rows + (tf.square(g) - v_rows) * (1.0 - beta_2)
-        m.scatter_update(tf.IndexedSlices(m_rows, rows))
-        v.scatter_update(tf.IndexedSlices(v_rows, rows))
-        var.scatter_update(tf.IndexedSlices(w_rows - alpha * m_rows / (tf.sqrt(v_rows) + epsilon), rows))

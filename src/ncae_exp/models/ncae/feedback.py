@@ -135,7 +135,7 @@ class ImplicitFeedback:
         h = net.encode(x)
         if path == "gram":
             out = net.output_layer
-            obs_pred = out(h, batch.t_rows, batch.t_cols)  # linear output: ŷ at observed pairs
+            obs_pred = out(h, batch.t_rows, batch.t_cols, path=net.sparse_path)  # linear output: ŷ at observed pairs
             return eq11_gram(h, out.kernel, out.bias, self.confidence, batch.t_rows, batch.t_cols, obs_pred)
         full = net.rescale(net.output_layer.dense(h))
         return eq11_full(full, batch.t_rows, batch.t_cols, self.confidence)

@@ -40,6 +40,7 @@ def fold_in_scores(model, x: sp.csr_matrix) -> np.ndarray:
         raise ConfigError(f"fold-in vectors have {x.shape[1]} items, the model has {n_items}")
     x.sum_duplicates()
     x.sort_indices()
+    model.network.sparse_path = model.infer_path  # inference batches: the model's cheaper exact multiply
     if model.based == "user":
         if model.feedback.name == "implicit":
             x = binarise(x)

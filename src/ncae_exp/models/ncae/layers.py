@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from ncae_exp.models.ncae.sparse_ops import check_precision, matmul, output_columns, sampled_outputs, sparse_matmul
+from ncae_exp.models.ncae.sparse_ops import output_columns, sampled_outputs, sparse_matmul
 
 ACTIVATIONS = {"tanh": tf.tanh, "sigmoid": tf.sigmoid}
 
@@ -29,19 +29,19 @@ class SparseInputDense(keras.layers.Layer):
     the gradient reaches only those rows.
     """
 
-    def __init__(self, input_dim: int, units: int, activation: str = "tanh", precision: str = "float32", **kwargs):
+    def __init__(self, input_dim: int, units: int, activation: str = "tanh", **kwargs):
         super().__init__(**kwargs)
         self.input_dim = int(input_dim)
         self.units = int(units)
         self.activation = activation_fn(activation)
-        self.precision = check_precision(precision)
         self.kernel = self.add_weight(
             name="kernel", shape=(self.input_dim, self.units), initializer="glorot_uniform"
         )
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
 
-    def call(self, x: tf.SparseTensor) -> tf.Tensor:
-        z = sparse_matmul(x.indices, x.values, x.dense_shape[0], self.kernel, self.precision)
+    def call(self, x: tf.SparseTensor, path: str = "blocks") -> tf.Tensor:
+        """``path``: how to multiply (``sparse_ops``; exact either way)."""
+        z = sparse_matmul(x.indices, x.values, x.dense_shape[0], self.kernel, path)
         return self.activation(z + self.bias)
 
 
@@ -71,22 +71,21 @@ class GatheredOutput(keras.layers.Layer):
     and the rating-scale rescaling.
     """
 
-    def __init__(self, input_dim: int, output_dim: int, precision: str = "float32", **kwargs):
+    def __init__(self, input_dim: int, output_dim: int, **kwargs):
         super().__init__(**kwargs)
         self.output_dim = int(output_dim)
-        self.precision = check_precision(precision)
         self.kernel = self.add_weight(
             name="kernel", shape=(self.output_dim, int(input_dim)), initializer="glorot_uniform"
         )
         self.bias = self.add_weight(name="bias", shape=(self.output_dim,), initializer="zeros")
 
-    def call(self, h: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
-        return sampled_outputs(h, self.kernel, rows, cols, self.precision) + tf.gather(self.bias, cols)
+    def call(self, h: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, path: str = "blocks") -> tf.Tensor:
+        return sampled_outputs(h, self.kernel, rows, cols, path) + tf.gather(self.bias, cols)
 
     def dense(self, h: tf.Tensor) -> tf.Tensor:
         """All outputs (B × D_out): for ranking every item and for the dense reference."""
-        return matmul(h, self.kernel, self.precision, transpose_b=True) + self.bias
+        return tf.matmul(h, self.kernel, transpose_b=True) + self.bias
 
     def columns(self, h: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
         """The outputs at columns ``cols`` for every row (B × len(cols))."""
-        return output_columns(h, self.kernel, self.bias, cols, self.precision)
+        return output_columns(h, self.kernel, self.bias, cols)

@@ -33,7 +33,7 @@ from ncae_exp.models.ncae.feedback import ExplicitFeedback, ImplicitFeedback
 from ncae_exp.models.ncae.losses import l2_penalty
 from ncae_exp.models.ncae.network import NCAENetwork
 from ncae_exp.models.ncae.pretrain import PretrainContext, PretrainSchedule, run_schedule
-from ncae_exp.models.ncae.sparse_ops import PRECISIONS
+from ncae_exp.models.ncae.sparse_ops import choose_path
 
 Feedback = ExplicitFeedback | ImplicitFeedback
 
@@ -61,8 +61,6 @@ class NCAE(Recommender):
         seed: int = 0,
         pretrain: PretrainSchedule | None = None,
         hidden_activation: str = "tanh",
-        matmul_precision: str = "float32",
-        lazy_updates: bool = False,
     ):
         if based not in ("user", "item"):
             raise ConfigError(f"model.based must be 'user' or 'item', got {based!r}")
@@ -75,8 +73,6 @@ class NCAE(Recommender):
             raise ConfigError(f"model.l2 must be >= 0, got {l2}")
         if hidden_activation not in ("tanh", "sigmoid"):
             raise ConfigError(f"model.hidden_activation must be 'tanh' or 'sigmoid', got {hidden_activation!r}")
-        if matmul_precision not in PRECISIONS:
-            raise ConfigError(f"model.matmul_precision must be one of {sorted(PRECISIONS)}, got {matmul_precision!r}")
         if learning_rate <= 0:
             raise ConfigError(f"model.learning_rate must be > 0, got {learning_rate}")
         if int(batch_size) < 1 or int(predict_batch_size) < 1:
@@ -91,10 +87,6 @@ class NCAE(Recommender):
         self.predict_batch_size = int(predict_batch_size)
         self.seed = int(seed)
         self.hidden_activation = hidden_activation
-        self.matmul_precision = matmul_precision
-        if not isinstance(lazy_updates, bool):
-            raise ConfigError(f"model.lazy_updates must be true or false, got {lazy_updates!r}")
-        self.lazy_updates = lazy_updates
         self.pretrain_schedule = pretrain if pretrain is not None and pretrain.enabled else None
         if self.pretrain_schedule is not None:
             if not self.feedback.supports_pretraining:
@@ -120,14 +112,16 @@ class NCAE(Recommender):
         self.network = NCAENetwork(
             dim, dim, self.hidden, out_mid=inputs.out_mid, out_half_range=inputs.out_half_range,
             linear_output=inputs.linear_output, hidden_activation=self.hidden_activation,
-            matmul_precision=self.matmul_precision,
         )
+        # The cheaper exact multiply for training batches and for inference batches (sparse_ops).
+        self.train_path = choose_path(self.x_fit, self.batch_size, self.seed)
+        self.infer_path = choose_path(self.x, self.predict_batch_size, self.seed)
         self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
         self.optimizer.build(self.network.trainable_variables)
         # Eq. 6's λ/2‖W+‖² covers every trainable weight, so its gradient λW is folded into
         # each variable's gradient by the fused update.
         assert self.network.regularized_weights == self.network.trainable_variables
-        self._adam = FusedAdam(self.optimizer, self.network.trainable_variables, self.l2, lazy=self.lazy_updates)
+        self._adam = FusedAdam(self.optimizer, self.network.trainable_variables, self.l2)
         self._train_step = tf.function(self._train_step_eager, input_signature=[BATCH_SPEC])
         self._loss_step = tf.function(self.objective, input_signature=[BATCH_SPEC])
         self._output_step = tf.function(self._outputs_at, input_signature=[BATCH_SPEC])
@@ -149,6 +143,7 @@ class NCAE(Recommender):
 
     def pretrain(self, schedule: PretrainSchedule, log_metrics) -> float:
         """Greedy layer-wise pre-training (Sec. 4.3) of the prepared network; seconds spent."""
+        self.network.sparse_path = self.train_path
         return run_schedule(self.pretrain_context(), schedule, log_metrics)
 
     def pretrain_context(self) -> PretrainContext:
@@ -177,6 +172,7 @@ class NCAE(Recommender):
 
     def data_loss(self, batch: SparseBatch) -> tf.Tensor:
         """The mean per-row loss of a batch (Eq. 5 / Eq. 11), without the L2 term."""
+        self.network.sparse_path = self.train_path  # read when the step is traced
         return tf.reduce_mean(self.feedback.per_row_loss(self.network, sparse_input(batch, self.dim), batch))
 
     def objective(self, batch: SparseBatch) -> tf.Tensor:
@@ -211,9 +207,11 @@ class NCAE(Recommender):
 
     # -- inference -----------------------------------------------------------------------
     def _outputs_at(self, batch: SparseBatch) -> tf.Tensor:
+        self.network.sparse_path = self.infer_path  # read when the step is traced
         return self.network(sparse_input(batch, self.dim), batch.t_rows, batch.t_cols)
 
     def _dense_outputs(self, rows: np.ndarray) -> tf.Tensor:
+        self.network.sparse_path = self.infer_path
         batch = make_batch(self.x, rows, None, 0.0)
         return self.network.dense_output(sparse_input(batch, self.dim))
 
@@ -249,6 +247,7 @@ class NCAE(Recommender):
         n_items = self.x.shape[0]
         scores = np.empty((len(users), n_items), dtype=np.float32)
         cols = tf.constant(users, tf.int32)
+        self.network.sparse_path = self.infer_path
         for start in range(0, n_items, self.predict_batch_size):
             rows = np.arange(start, min(start + self.predict_batch_size, n_items))
             batch = make_batch(self.x, rows, None, 0.0)

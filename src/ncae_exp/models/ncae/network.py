@@ -18,8 +18,6 @@ class NCAENetwork(keras.layers.Layer):
     ratings in [low, high], mid = (low+high)/2 and half_range = (high−low)/2 (the paper's
     2.25·z + 2.75 for 0.5–5); implicit targets use mid = 0, half_range = 1, or a linear
     output layer (``linear_output``), which lets Eq. 11 run through a K×K Gram matrix.
-    ``matmul_precision='bfloat16'`` runs the wide matmuls with bfloat16 operands (faster on
-    CPUs with AVX-512 BF16/AMX and on GPUs; changes the numbers, off by default).
     """
 
     def __init__(
@@ -31,7 +29,6 @@ class NCAENetwork(keras.layers.Layer):
         out_half_range: float = 1.0,
         linear_output: bool = False,
         hidden_activation: str = "tanh",
-        matmul_precision: str = "float32",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -40,18 +37,19 @@ class NCAENetwork(keras.layers.Layer):
             raise ValueError("NCAE needs at least one hidden layer")
         self.out_mid = float(out_mid)
         self.out_half_range = float(out_half_range)
-        self.encoder = SparseInputDense(input_dim, hidden[0], activation=hidden_activation,
-                                        precision=matmul_precision, name="layer_1")
+        self.encoder = SparseInputDense(input_dim, hidden[0], activation=hidden_activation, name="layer_1")
         self.hidden_layers = [
             HiddenDense(hidden[i - 1], hidden[i], activation=hidden_activation, name=f"layer_{i + 1}")
             for i in range(1, len(hidden))
         ]
-        self.output_layer = GatheredOutput(hidden[-1], output_dim, precision=matmul_precision,
-                                           name=f"layer_{len(hidden) + 1}")
+        self.output_layer = GatheredOutput(hidden[-1], output_dim, name=f"layer_{len(hidden) + 1}")
+        # How the sparse layers multiply (sparse_ops: "blocks" or "entries", both exact); the
+        # model sets it for its training and its inference batches before tracing either.
+        self.sparse_path = "blocks"
 
     def encode(self, x: tf.SparseTensor) -> tf.Tensor:
         """The last hidden representation z_{L−1} of a sparse input batch."""
-        h = self.encoder(x)
+        h = self.encoder(x, path=self.sparse_path)
         for layer in self.hidden_layers:
             h = layer(h)
         return h
@@ -66,7 +64,7 @@ class NCAENetwork(keras.layers.Layer):
 
     def call(self, x: tf.SparseTensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
         """Predictions at the (row-in-batch, output column) pairs only (sparse backward)."""
-        return self.rescale(self.output_layer(self.encode(x), rows, cols))
+        return self.rescale(self.output_layer(self.encode(x), rows, cols, path=self.sparse_path))
 
     def dense_output(self, x: tf.SparseTensor) -> tf.Tensor:
         """Every output for every row of the batch (B × D_out)."""

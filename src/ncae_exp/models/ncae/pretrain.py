@@ -119,7 +119,7 @@ def run_schedule(ctx: PretrainContext, schedule: PretrainSchedule, log_metrics: 
 
 def _encode_to(net: NCAENetwork, x: tf.SparseTensor, layer: int) -> tf.Tensor:
     """z_layer: the output of hidden layer ``layer`` (1-based)."""
-    h = net.encoder(x)
+    h = net.encoder(x, path=net.sparse_path)
     for hidden in net.hidden_layers[: layer - 1]:
         h = hidden(h)
     return h
@@ -153,7 +153,7 @@ def run_stage(ctx: PretrainContext, stage: Stage, epochs: int, log_metrics: LogF
             return tf.reduce_mean(tf.square(recon - tf.stop_gradient(below)))
         # Eq. 12 (and its supervised analogue for a higher layer): Eq. 5 through a temporary
         # decoder on z_l, with the rating-scale rescaling, plus L2 as in Eq. 6.
-        pred = net.rescale(decoder(_encode_to(net, x, stage.layer), batch.t_rows, batch.t_cols))
+        pred = net.rescale(decoder(_encode_to(net, x, stage.layer), batch.t_rows, batch.t_cols, path=net.sparse_path))
         return eq5_mean(pred, batch) + l2_penalty(variables, ctx.l2)
 
     optimizer = keras.optimizers.Adam(learning_rate=ctx.learning_rate)
