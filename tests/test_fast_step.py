@@ -60,14 +60,15 @@ def test_sampled_outputs_and_gradients_equal_dense_arithmetic(path):
 
 
 def test_the_cheaper_path_follows_the_batch_shape():
-    """Blocks while a batch's rows share their columns (B·U ≤ 48·nnz), entries otherwise."""
+    """Blocks while a batch's rows share their columns (B·U ≤ c·nnz), entries otherwise."""
     dense_rows = sp.csr_matrix(np.ones((64, 30), np.float32))  # 64 rows × the same 30 columns: 1 cell/entry
-    assert sparse_ops.choose_path(dense_rows, 16) == "blocks"
+    assert sparse_ops.choose_path(dense_rows, 16, 48) == "blocks"
     # 200 rows with 2 columns each, all different: U = 2·B, B·U/nnz = B
     spread = sp.csr_matrix((np.ones(400, np.float32), np.arange(400), np.arange(0, 401, 2)), shape=(200, 400))
-    assert sparse_ops.choose_path(spread, 40) == "blocks"  # 40 cells per entry
-    assert sparse_ops.choose_path(spread, 60) == "entries"  # 60 cells per entry
-    assert sparse_ops.choose_path(sp.csr_matrix((5, 7), dtype=np.float32), 4) == "blocks"  # nothing observed
+    assert sparse_ops.choose_path(spread, 40, 48) == "blocks"  # 40 cells per entry
+    assert sparse_ops.choose_path(spread, 60, 48) == "entries"  # 60 cells per entry
+    assert sparse_ops.choose_path(spread, 60, 150) == "blocks"
+    assert sparse_ops.choose_path(sp.csr_matrix((5, 7), dtype=np.float32), 4, 48) == "blocks"  # nothing observed
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.05])

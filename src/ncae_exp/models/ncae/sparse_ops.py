@@ -10,12 +10,15 @@ Each is exact, two ways, and a model picks the cheaper for its batches' shape
   TensorFlow has no fused sampled-matmul kernel, so it materialises nnz × K arrays at
   memory speed on one core.
 
-Measured at ML-10M shape (K = 500, 2 cores) an entry costs about as much as 48 block cells,
-so ``blocks`` wins while B·U ≤ 48·nnz: ML-10M's item batches of 128 (≈ 36 cells per entry)
-and ML-100K's (12–16) train by blocks; Lastfm's user batches (≈ 62) and inference batches of
-1024 rows (70–240) by entries. Either way the weight matrix's gradient is an
-``IndexedSlices`` over the rows the batch touched, never a dense D × K tensor. (Splitting a
-batch's rows into smaller blocks cuts the block cells but was slower here.)
+Measured here (2 cores), an entry costs about as much as 48 block cells in a training step
+(forward and backward, ML-10M shape, K = 500) and about 150 in a forward pass alone (blocks
+won at 70 cells per entry: 5.9 s against 8.1 s for 1 M ML-10M predictions; entries at 244:
+Lastfm's full ranking 0.24 s against 0.31 s). So ML-10M's item batches of 128 (≈ 36 cells
+per entry) and ML-100K's (12–16) train by blocks, Lastfm's user batches (≈ 62) by entries;
+inference batches of 1024 rows (70–240) by blocks on ML-10M and by entries on Lastfm. Either
+way the weight matrix's gradient is an ``IndexedSlices`` over the rows the batch touched,
+never a dense D × K tensor. (Splitting a batch's rows into smaller blocks cuts the block
+cells but was slower here.)
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 PATHS = ("blocks", "entries")
-# One per-entry gather + add costs about this many dense block cells (see above).
-CELLS_PER_ENTRY = 48
+# What one per-entry gather costs in dense block cells (see above), training and inference.
+TRAIN_CELLS_PER_ENTRY = 48
+INFER_CELLS_PER_ENTRY = 150
 
 
-def choose_path(x: sp.csr_matrix, rows_per_batch: int, seed: int = 0, samples: int = 5) -> str:
+def choose_path(x: sp.csr_matrix, rows_per_batch: int, cells_per_entry: float, seed: int = 0,
+                samples: int = 5) -> str:
     """The cheaper exact path for batches of ``rows_per_batch`` random rows of ``x``: the
-    median of a few sampled batches' block cells per entry against :data:`CELLS_PER_ENTRY`."""
+    median of a few sampled batches' block cells per entry against ``cells_per_entry``."""
     nonempty = np.flatnonzero(np.diff(x.indptr) > 0)
     if len(nonempty) == 0:
         return "blocks"
@@ -41,7 +46,7 @@ def choose_path(x: sp.csr_matrix, rows_per_batch: int, seed: int = 0, samples: i
         rows = rng.choice(nonempty, min(int(rows_per_batch), len(nonempty)), replace=False)
         sub = x[rows]
         ratios.append(len(rows) * len(np.unique(sub.indices)) / max(sub.nnz, 1))
-    return "blocks" if float(np.median(ratios)) <= CELLS_PER_ENTRY else "entries"
+    return "blocks" if float(np.median(ratios)) <= cells_per_entry else "entries"
 
 
 def sparse_matmul(indices: tf.Tensor, values: tf.Tensor, n_rows: tf.Tensor, kernel: tf.Tensor,
