@@ -10,7 +10,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from ncae_exp.models.base import Recommender
 
 from ncae_exp.tracking.sweep import PARENT_ENV, PARENT_URI_ENV, SWEPT_KEYS_ENV
 
@@ -133,3 +136,34 @@ def start_mlflow_server(tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+# A model whose epochs follow a script (the trainer's and the console's tests).
+class Scripted(Recommender):
+    """Its 'parameter' is the epoch count; the validation metric follows a script."""
+
+    def __init__(self, losses=None):
+        self.epoch = 0
+        self.losses = losses
+
+    def prepare(self, train, rating_scale):
+        pass
+
+    def train_epoch(self):
+        self.epoch += 1
+        return self.losses[self.epoch - 1] if self.losses else 10.0 / self.epoch
+
+    def training_loss(self):
+        return 99.0
+
+    def predict(self, users, items):
+        return np.zeros(len(users))
+
+    def score_items(self, users):
+        return np.zeros((len(users), 1))
+
+    def get_state(self):
+        return {"epoch": np.array(self.epoch)}
+
+    def set_state(self, state):
+        self.epoch = int(state["epoch"])

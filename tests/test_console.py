@@ -9,8 +9,7 @@ import subprocess
 import mlflow
 import numpy as np
 
-from conftest import NCAE_RUN, child_env, synthetic
-from ncae_exp.models.base import Recommender
+from conftest import NCAE_RUN, Scripted, child_env, synthetic
 from ncae_exp.tracking.base import MemoryTracker
 from ncae_exp.tracking.dashboard import (KIND_TAG, NOTE_TAG, PRIMARY_METRIC_TAG, VIEW_KEY, VIEW_TAG_PREFIX,
                                          describe_experiment, readable_run_name)
@@ -20,37 +19,8 @@ from ncae_exp.training.progress import FitProgress
 from ncae_exp.training.trainer import Trainer
 
 
-class Countdown(Recommender):
-    """Validation RMSE 1/(epoch+1): every epoch is the best so far."""
-
-    def __init__(self):
-        self.epoch = 0
-
-    def prepare(self, train, rating_scale):
-        pass
-
-    def train_epoch(self):
-        self.epoch += 1
-        return 1.0
-
-    def training_loss(self):
-        return 1.0
-
-    def predict(self, users, items):
-        return np.zeros(len(users))
-
-    def score_items(self, users):
-        return np.zeros((len(users), 1))
-
-    def get_state(self):
-        return {"epoch": np.array(self.epoch)}
-
-    def set_state(self, state):
-        self.epoch = int(state["epoch"])
-
-
 def _fit(epochs=3):
-    model = Countdown()
+    model = Scripted()
     return Trainer(epochs=epochs, select="val_rmse").fit(model, lambda m: {"val_rmse": 1.0 / (m.epoch + 1)},
                                                          MemoryTracker())
 

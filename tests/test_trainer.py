@@ -6,40 +6,11 @@ import numpy as np
 import pytest
 
 from ncae_exp.errors import ConfigError, TrainingError
-from ncae_exp.models.base import Recommender
 from ncae_exp.tracking.base import MemoryTracker
 from ncae_exp.training.checkpoint import Checkpoint
 from ncae_exp.training.trainer import Trainer
 
-
-class Scripted(Recommender):
-    """Its 'parameter' is the epoch count; the validation metric follows a script."""
-
-    def __init__(self, losses=None):
-        self.epoch = 0
-        self.losses = losses
-
-    def prepare(self, train, rating_scale):
-        pass
-
-    def train_epoch(self):
-        self.epoch += 1
-        return self.losses[self.epoch - 1] if self.losses else 10.0 / self.epoch
-
-    def training_loss(self):
-        return 99.0
-
-    def predict(self, users, items):
-        return np.zeros(len(users))
-
-    def score_items(self, users):
-        return np.zeros((len(users), 1))
-
-    def get_state(self):
-        return {"epoch": np.array(self.epoch)}
-
-    def set_state(self, state):
-        self.epoch = int(state["epoch"])
+from conftest import Scripted
 
 
 def script(values):
