@@ -22,6 +22,9 @@ NCAE_RUNS = str(BIN / "ncae-runs")
 # Small enough for seconds, big enough that 16 epochs outlast the time a signal takes.
 RUN = [*synthetic(300, 200, 20000), "model.hidden=[32]", "trainer.epochs=16"]
 
+# The selected model's weights inside the run's MLflow model folder (models/mlflow_model.py).
+SAVED_WEIGHTS = Path("model") / "artifacts" / "recommender" / "weights.npz"
+
 
 def start(tmp_path, *args):
     return subprocess.Popen([NCAE_RUN, *args], cwd=tmp_path, env=child_env(tmp_path), stdout=subprocess.PIPE,
@@ -104,11 +107,11 @@ def check_killed_with_results(client, run, out: Path) -> None:
     assert record["status"] == "killed" and record["mlflow_run_id"] == run.info.run_id
     best = record["final"]["best_epoch"]
     assert len(record["history"]) >= 5 and record["final"]["val_rmse"] == record["history"][best]["val_rmse"]
-    assert set(load_state(out / "model" / "weights.npz")) == set(load_state(out / "checkpoint" / "best.npz"))
+    assert set(load_state(out / SAVED_WEIGHTS)) == set(load_state(out / "checkpoint" / "best.npz"))
     assert (out / "learning_curves.png").is_file()
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     artifacts |= {a.path for a in client.list_artifacts(run.info.run_id, "model")}
-    assert {"results.json", "learning_curves.png", "model/weights.npz", "model/config.yaml"} <= artifacts
+    assert {"results.json", "learning_curves.png", "model/MLmodel", "model/artifacts"} <= artifacts
 
 
 @pytest.mark.slow
@@ -211,7 +214,7 @@ def test_a_dead_tracking_server_costs_no_result(tmp_path, start_mlflow_server):
     assert len(warnings) == 1 and "stopped answering (connection refused)" in warnings[0], warnings
     record = results(out)
     assert record["status"] == "finished" and len(record["history"]) == 17 and "test_rmse" in record["final"]
-    assert (out / "model" / "weights.npz").is_file()
+    assert (out / SAVED_WEIGHTS).is_file()
     # what reached the store: the run, still RUNNING, its first epochs
     store = mlflow.MlflowClient(server.store)
     (run,) = store.search_runs([e.experiment_id for e in store.search_experiments()])

@@ -176,7 +176,7 @@ def test_retrain_with_repeats_and_compare_end_to_end(tmp_path):
     # The run's model is the base seed's retrained one: serving rebuilds training ∪ validation.
     from ncae_exp.serving.rebuild import rebuild
 
-    loaded = rebuild(tmp_path / "out" / "model", str(tmp_path / "data"))
+    loaded = rebuild(tmp_path / "out" / "model" / "artifacts" / "recommender", str(tmp_path / "data"))
     assert loaded.train.nnz == n_train + n_val
     protocol = ExplicitProtocol()
     protocol.split(loaded.data, loaded.cfg.split, 0, tmp_path / "data", merge_validation=True)
