@@ -33,7 +33,7 @@ from ncae_exp.models.ncae.feedback import ExplicitFeedback, ImplicitFeedback
 from ncae_exp.models.ncae.losses import l2_penalty
 from ncae_exp.models.ncae.network import NCAENetwork
 from ncae_exp.models.ncae.pretrain import PretrainContext, PretrainSchedule, run_schedule
-from ncae_exp.models.ncae.sparse_ops import INFER_CELLS_PER_ENTRY, TRAIN_CELLS_PER_ENTRY, choose_path
+from ncae_exp.models.ncae.sparse_ops import choose_path
 
 Feedback = ExplicitFeedback | ImplicitFeedback
 
@@ -114,13 +114,14 @@ class NCAE(Recommender):
             linear_output=inputs.linear_output, hidden_activation=self.hidden_activation,
         )
         # The cheaper exact multiply for training batches and for inference batches (sparse_ops).
-        self.train_path = choose_path(self.x_fit, self.batch_size, TRAIN_CELLS_PER_ENTRY, self.seed)
-        self.infer_path = choose_path(self.x, self.predict_batch_size, INFER_CELLS_PER_ENTRY, self.seed)
+        self.train_path = choose_path(self.x_fit, self.batch_size, seed=self.seed)
+        self.infer_path = choose_path(self.x, self.predict_batch_size, seed=self.seed)
         self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
         self.optimizer.build(self.network.trainable_variables)
         # Eq. 6's λ/2‖W+‖² covers every trainable weight, so its gradient λW is folded into
         # each variable's gradient by the fused update.
-        assert self.network.regularized_weights == self.network.trainable_variables
+        regularized, trainable = self.network.regularized_weights, self.network.trainable_variables
+        assert len(regularized) == len(trainable) and all(a is b for a, b in zip(regularized, trainable))
         self._adam = FusedAdam(self.optimizer, self.network.trainable_variables, self.l2)
         self._train_step = tf.function(self._train_step_eager, input_signature=[BATCH_SPEC])
         self._loss_step = tf.function(self.objective, input_signature=[BATCH_SPEC])

@@ -10,15 +10,14 @@ Each is exact, two ways, and a model picks the cheaper for its batches' shape
   TensorFlow has no fused sampled-matmul kernel, so it materialises nnz × K arrays at
   memory speed on one core.
 
-Measured here (2 cores), an entry costs about as much as 48 block cells in a training step
-(forward and backward, ML-10M shape, K = 500) and about 150 in a forward pass alone (blocks
-won at 70 cells per entry: 5.9 s against 8.1 s for 1 M ML-10M predictions; entries at 244:
-Lastfm's full ranking 0.24 s against 0.31 s). So ML-10M's item batches of 128 (≈ 36 cells
-per entry) and ML-100K's (12–16) train by blocks, Lastfm's user batches (≈ 62) by entries;
-inference batches of 1024 rows (70–240) by blocks on ML-10M and by entries on Lastfm. Either
-way the weight matrix's gradient is an ``IndexedSlices`` over the rows the batch touched,
-never a dense D × K tensor. (Splitting a batch's rows into smaller blocks cuts the block
-cells but was slower here.)
+Measured here (2 cores) the crossover lies near 150 block cells per entry. Blocks won at
+ML-10M shape (K = 500) in training steps at 36 cells per entry (all ratings: 0.26 s a
+step) and on 30 % and 10 % of the ratings (0.20 s against 0.25 s, 0.17 s against 0.17 s),
+and for 1 M predictions at 70 (5.9 s against 8.1 s); entries won for Lastfm's full ranking
+at 244 (0.24 s against 0.31 s); Lastfm's training batches (62) tie. Either way the weight
+matrix's gradient is an ``IndexedSlices`` over the rows the batch touched, never a dense
+D × K tensor. (Splitting a batch's rows into smaller blocks cuts the block cells but was
+slower here.)
 """
 
 from __future__ import annotations
@@ -28,13 +27,12 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 PATHS = ("blocks", "entries")
-# What one per-entry gather costs in dense block cells (see above), training and inference.
-TRAIN_CELLS_PER_ENTRY = 48
-INFER_CELLS_PER_ENTRY = 150
+# What one per-entry gather costs in dense block cells (see above).
+CELLS_PER_ENTRY = 150
 
 
-def choose_path(x: sp.csr_matrix, rows_per_batch: int, cells_per_entry: float, seed: int = 0,
-                samples: int = 5) -> str:
+def choose_path(x: sp.csr_matrix, rows_per_batch: int, cells_per_entry: float = CELLS_PER_ENTRY,
+                seed: int = 0, samples: int = 5) -> str:
     """The cheaper exact path for batches of ``rows_per_batch`` random rows of ``x``: the
     median of a few sampled batches' block cells per entry against ``cells_per_entry``."""
     nonempty = np.flatnonzero(np.diff(x.indptr) > 0)
