@@ -63,15 +63,18 @@ def _check_registered(source: Source) -> None:
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    from ncae_exp.tracking.mlflow_tracker import shown_uri
+
     client = mlflow.MlflowClient(tracking_uri=source.tracking_uri)
+    store = shown_uri(source.tracking_uri)  # a password in the URI is never printed
     try:
         versions = client.search_model_versions(f"name = '{source.model}'")
     except MlflowException as err:
-        raise TrackingError(f"cannot read the model registry of {source.tracking_uri} ({connection_reason(err)})")
+        raise TrackingError(f"cannot read the model registry of {store} ({connection_reason(err)})") from None
     if not versions:
         names = sorted(m.name for m in client.search_registered_models(max_results=50))
         known = f"registered models: {', '.join(names)}" if names else "no model is registered there"
-        raise ConfigError(f"no registered model {source.model!r} in {source.tracking_uri} ({known}); register a"
+        raise ConfigError(f"no registered model {source.model!r} in {store} ({known}); register a"
                           " run's model with ncae-run model.register=true, or use run_id=<run id>")
     numbers = sorted(int(v.version) for v in versions)
     if source.version != "latest" and int(source.version) not in numbers:
