@@ -60,6 +60,7 @@ def test_the_run_summary_is_a_table_with_an_integer_epoch_the_folder_and_the_run
              "epoch_seconds": 0.812, "fit_seconds": 92.31, "checkpoint_seconds": 0.07}
     uri = "http://127.0.0.1:5000"
     assert run_link(uri, "3", "abc") == "http://127.0.0.1:5000/#/experiments/3/runs/abc"
+    assert run_link("https://me:secret@mlflow.example/", "3", "abc") == "https://me:***@mlflow.example/#/experiments/3/runs/abc"
     text = summary_table("ncae on ml-100k (explicit) finished:", final, tmp_path, "val_rmse", "min",
                          where_in_mlflow(uri, "3", "abc"))
     lines = text.splitlines()

@@ -26,7 +26,8 @@ def run_link(tracking_uri: str | None, experiment_id: str | None, run_id: str | 
     """``<uri>/#/experiments/<id>/runs/<run id>`` for an http(s) tracking server, else None."""
     if not (tracking_uri and experiment_id and run_id) or not str(tracking_uri).startswith(("http://", "https://")):
         return None
-    return f"{str(tracking_uri).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    # never print a password of the URI (the link still names the server)
+    return f"{shown_uri(str(tracking_uri)).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def where_in_mlflow(tracking_uri: str | None, experiment_id: str | None, run_id: str | None) -> list[tuple[str, str]]:
