@@ -95,7 +95,6 @@ def retrain_best_trial(config: DictConfig, parent_run_id: str, tracking_uri: str
     from ncae_exp.data.loader import load_dataset
     from ncae_exp.errors import TrackingError
     from ncae_exp.pipeline import resolve, retrain_stage, save_and_log_model
-    from ncae_exp.protocols.registry import build_protocol
     from ncae_exp.tracking.mlflow_tracker import MlflowTracker
     from ncae_exp.tracking.sweep import best_child
     from ncae_exp.training.device import configure_device
@@ -130,9 +129,7 @@ def retrain_best_trial(config: DictConfig, parent_run_id: str, tracking_uri: str
     tracker.log_metrics(stage.summary)
     # The base seed's retrained model, as an MLflow model (registered with model.register=true),
     # with what it was fit on: that seed's split, training ∪ validation.
-    fitted_on = build_protocol(resolved.protocol).split(data, resolved.split, int(resolved.seed), data_dir,
-                                                        merge_validation=True).train
-    save_and_log_model(out / "model", stage.main.first_model, resolved, data, fitted_on, tracker)
+    save_and_log_model(out / "model", stage.main.first_model, resolved, data, stage.main.first_train, tracker)
     log.info("retrained best trial: %s", ", ".join(f"{k}={v:.4f}" for k, v in stage.summary.items() if k.startswith("test_")))
     return stage.summary
 

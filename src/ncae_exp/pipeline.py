@@ -148,9 +148,8 @@ def run(cfg: DictConfig, output_dir: Path, default_run_name: str | None = None,
             fitted, fitted_on = model, prepared.train
             if retrain:
                 stage = retrain_stage(unresolved, fit.best_epoch, data, data_dir, tracker, output_dir, compare_cfg)
-                final, fitted = {**protocol.selected(fit), **stage.summary}, stage.main.first_model
-                # what the saved (base seed's) retrained model was fit on: the same seeded split, merged
-                fitted_on = protocol.split(data, cfg.split, int(cfg.seed), data_dir, merge_validation=True).train
+                final = {**protocol.selected(fit), **stage.summary}
+                fitted, fitted_on = stage.main.first_model, stage.main.first_train  # the base seed's repeat
             else:
                 final = protocol.final(model, fit, tracker, output_dir)
             # The selected model's value comes last in the val series (step = epochs_run + 1),

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import scipy.sparse as sp
 from omegaconf import DictConfig
 
 from ncae_exp.config_utils import resolved_params
@@ -62,13 +63,16 @@ class Candidate:
     epochs: int
     results: list[dict[str, float]] = field(default_factory=list)
     first_model: Recommender | None = None  # the repeat with the base seed (kept for serving)
+    first_train: sp.csr_matrix | None = None  # what first_model was fit on (training ∪ validation)
 
 
 def fit_selected(cfg: DictConfig, data: Interactions, data_dir: Path, tracker: Tracker,
-                 output_dir: Path, epochs: int | None = None) -> tuple[dict[str, float], Recommender]:
+                 output_dir: Path, epochs: int | None = None
+                 ) -> tuple[dict[str, float], Recommender, sp.csr_matrix]:
     """One fit of ``cfg`` on ``cfg.seed``'s split. ``epochs=None``: selection — train on the
     training part, pick the epoch on validation, return the selected metrics (no test).
-    Otherwise retraining: training ∪ validation for exactly ``epochs`` epochs, then test."""
+    Otherwise retraining: training ∪ validation for exactly ``epochs`` epochs, then test.
+    Returns the metrics, the model and the matrix it was fit on."""
     from ncae_exp.models.registry import build_model
     from ncae_exp.protocols.registry import build_protocol
 
@@ -87,7 +91,7 @@ def fit_selected(cfg: DictConfig, data: Interactions, data_dir: Path, tracker: T
                           patience=None if cfg.trainer.patience is None else int(cfg.trainer.patience))
         metrics = protocol.selected(trainer.fit(model, protocol.evaluate, tracker))
     tracker.log_metrics(metrics, step=None)
-    return metrics, model
+    return metrics, model, prepared.train
 
 
 def select_epochs(label: str, cfg: DictConfig, data: Interactions, data_dir: Path, tracker: Tracker,
@@ -96,7 +100,7 @@ def select_epochs(label: str, cfg: DictConfig, data: Interactions, data_dir: Pat
     validation of ``cfg.seed``'s split), as a nested run."""
     with tracker.child(f"{label} selection", {**tags, STAGE_TAG: "selection", "model": label}) as child:
         child.log_params(resolved_params(cfg))
-        metrics, _ = fit_selected(cfg, data, data_dir, child, output_dir)
+        metrics, _, _ = fit_selected(cfg, data, data_dir, child, output_dir)
     log.info("%s: selected epoch %d on validation", label, int(metrics["best_epoch"]))
     return int(metrics["best_epoch"])
 
@@ -113,10 +117,10 @@ def run_repeats(candidates: list[Candidate], seeds: list[int], data: Interaction
                 child.log_params({**resolved_params(cfg), "retrain.epochs": cand.epochs})
                 out = output_dir / "retrain" / f"{cand.label}_seed{seed}"
                 out.mkdir(parents=True, exist_ok=True)
-                metrics, model = fit_selected(cfg, data, data_dir, child, out, epochs=cand.epochs)
+                metrics, model, train = fit_selected(cfg, data, data_dir, child, out, epochs=cand.epochs)
             cand.results.append({"seed": seed, **metrics})
             if cand.first_model is None:
-                cand.first_model = model
+                cand.first_model, cand.first_train = model, train
             log.info("%s: %s", name, ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if _headline(k)))
 
 

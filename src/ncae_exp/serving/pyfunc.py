@@ -116,12 +116,18 @@ class RecommenderModel(mlflow.pyfunc.PythonModel):
         return _frame(rows)
 
     def _top(self, user: int, scores: np.ndarray, exclude: np.ndarray, k: int) -> list[tuple]:
-        scores = np.asarray(scores, dtype=np.float64).copy()
-        scores[exclude] = -np.inf
-        k = min(k, int(np.isfinite(scores).sum()))
-        top = np.argpartition(-scores, k - 1)[:k] if k else np.array([], int)
-        top = top[np.lexsort((top, -scores[top]))]  # by score, then item index for ties
+        top, scores = top_k(scores, exclude, k)
         return [(user, rank, int(self.data.item_ids[j]), float(scores[j])) for rank, j in enumerate(top, start=1)]
+
+
+def top_k(scores: np.ndarray, exclude: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the ``k`` best item indices outside ``exclude``, best first — ties by item index —
+    and the scores as float64 with the excluded ones at −inf)."""
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    scores[exclude] = -np.inf
+    k = min(k, int(np.isfinite(scores).sum()))
+    top = np.argpartition(-scores, k - 1)[:k] if k else np.array([], int)
+    return top[np.lexsort((top, -scores[top]))], scores
 
 
 def _ks(df: pd.DataFrame) -> list[int]:

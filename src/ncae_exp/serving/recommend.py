@@ -56,23 +56,15 @@ def recommend(loaded: LoadedModel, user_id: int, k: int) -> list[tuple[int, floa
     """Top-``k`` (original item id, score, name) among items the user has not rated."""
     data = loaded.data
     pos = int(np.searchsorted(data.user_ids, user_id))
+    from ncae_exp.serving.pyfunc import id_range, top_k
+
     if pos >= len(data.user_ids) or data.user_ids[pos] != user_id:
-        raise ConfigError(f"user {user_id} is not in {data.name} ({_id_range(data.user_ids, 'user')})")
+        raise ConfigError(f"user {user_id} is not in {data.name} ({id_range(data.user_ids, 'user')})")
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
-    scores = loaded.model.score_items(np.array([pos]))[0].astype(np.float64)
     rated = data.matrix.indices[data.matrix.indptr[pos] : data.matrix.indptr[pos + 1]]
-    scores[rated] = -np.inf
-    k = min(k, int(np.isfinite(scores).sum()))
-    top = np.argpartition(-scores, k - 1)[:k] if k else np.array([], int)
-    top = top[np.lexsort((top, -scores[top]))]  # by score, then item index for ties
+    top, scores = top_k(loaded.model.score_items(np.array([pos]))[0], rated, k)
     return [(int(data.item_ids[j]), float(scores[j]), data.item_names.get(int(data.item_ids[j]), "")) for j in top]
-
-
-def _id_range(ids: np.ndarray, what: str) -> str:
-    from ncae_exp.serving.pyfunc import id_range
-
-    return id_range(ids, what)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -26,7 +26,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from ncae_exp.errors import ConfigError
-from ncae_exp.models.ncae.batches import make_batch, sparse_input
 from ncae_exp.models.common.interactions import binarise
 
 CLIP_EPS = 0.005
@@ -40,7 +39,6 @@ def fold_in_scores(model, x: sp.csr_matrix) -> np.ndarray:
         raise ConfigError(f"fold-in vectors have {x.shape[1]} items, the model has {n_items}")
     x.sum_duplicates()
     x.sort_indices()
-    model.network.sparse_path = model.infer_path  # inference batches: the model's cheaper exact multiply
     if model.based == "user":
         if model.feedback.name == "implicit":
             x = binarise(x)
@@ -48,8 +46,7 @@ def fold_in_scores(model, x: sp.csr_matrix) -> np.ndarray:
         out = np.empty((x.shape[0], n_items), dtype=np.float32)
         for start in range(0, len(rows), model.predict_batch_size):
             block = rows[start : start + model.predict_batch_size]
-            batch = make_batch(x, block, None, 0.0)
-            out[block] = model.network.dense_output(sparse_input(batch, model.dim)).numpy()
+            out[block] = model.dense_outputs(x, block).numpy()
         return out
     return _project_items(model, x)
 
@@ -60,7 +57,7 @@ def item_codes(model) -> np.ndarray:
     codes = []
     for start in range(0, n_items, model.predict_batch_size):
         rows = np.arange(start, min(start + model.predict_batch_size, n_items))
-        codes.append(model.network.encode(sparse_input(make_batch(model.x, rows, None, 0.0), model.dim)).numpy())
+        codes.append(model.encode_rows(model.x, rows).numpy())
     return np.concatenate(codes).astype(np.float64)
 
 

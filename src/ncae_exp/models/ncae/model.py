@@ -211,10 +211,14 @@ class NCAE(Recommender):
         self.network.sparse_path = self.infer_path  # read when the step is traced
         return self.network(sparse_input(batch, self.dim), batch.t_rows, batch.t_cols)
 
-    def _dense_outputs(self, rows: np.ndarray) -> tf.Tensor:
+    def encode_rows(self, x: sp.csr_matrix, rows: np.ndarray) -> tf.Tensor:
+        """The last hidden layer for rows ``rows`` of ``x`` (uncorrupted; inference's multiply)."""
         self.network.sparse_path = self.infer_path
-        batch = make_batch(self.x, rows, None, 0.0)
-        return self.network.dense_output(sparse_input(batch, self.dim))
+        return self.network.encode(sparse_input(make_batch(x, rows, None, 0.0), self.dim))
+
+    def dense_outputs(self, x: sp.csr_matrix, rows: np.ndarray) -> tf.Tensor:
+        """Every output (rows × D_out) for rows ``rows`` of ``x``."""
+        return self.network.rescale(self.network.output_layer.dense(self.encode_rows(x, rows)))
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
@@ -241,18 +245,16 @@ class NCAE(Recommender):
     def score_items(self, users: np.ndarray) -> np.ndarray:
         users = np.asarray(users, dtype=np.int64)
         if self.based == "user":
-            return self._dense_outputs(users).numpy()
+            return self.dense_outputs(self.x, users).numpy()
         # Item-based: item i's output vector runs over users. Only the asked users' outputs
         # are computed (items × len(users)), so ranking every user, block by block, costs
         # one pass over the user outputs instead of all of them again for each block.
         n_items = self.x.shape[0]
         scores = np.empty((len(users), n_items), dtype=np.float32)
         cols = tf.constant(users, tf.int32)
-        self.network.sparse_path = self.infer_path
         for start in range(0, n_items, self.predict_batch_size):
             rows = np.arange(start, min(start + self.predict_batch_size, n_items))
-            batch = make_batch(self.x, rows, None, 0.0)
-            h = self.network.encode(sparse_input(batch, self.dim))
+            h = self.encode_rows(self.x, rows)
             scores[:, rows] = self.network.rescale(self.network.output_layer.columns(h, cols)).numpy().T
         return scores
 

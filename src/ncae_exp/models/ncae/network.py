@@ -66,10 +66,6 @@ class NCAENetwork(keras.layers.Layer):
         """Predictions at the (row-in-batch, output column) pairs only (sparse backward)."""
         return self.rescale(self.output_layer(self.encode(x), rows, cols, path=self.sparse_path))
 
-    def dense_output(self, x: tf.SparseTensor) -> tf.Tensor:
-        """Every output for every row of the batch (B × D_out)."""
-        return self.rescale(self.output_layer.dense(self.encode(x)))
-
     @property
     def regularized_weights(self) -> list:
         """W+ of Eq. 6: every weight and bias."""
